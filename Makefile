@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+# Each creates .venv/ with the pinned packages (requirements.lock) and this package.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+WEIGHTS ?= imagenet
+RUN_ARGS ?=
+
+.PHONY: run test lab venv lock clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $@
+
+# Execute every notebook on the bundled data; executed copies go to build/notebooks/.
+# WEIGHTS=imagenet (default, downloads 94 MB once), none (random, offline) or a path to the .h5 file.
+run: venv
+	$(PY) -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
+
+test: venv
+	$(PY) -m pytest
+
+lab: venv
+	$(VENV)/bin/jupyter lab notebooks/
+
+# Re-pin every package after changing pyproject.toml (needs the registry).
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet -e ".[dev]"
+	build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf build

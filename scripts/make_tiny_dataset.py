@@ -1,0 +1,110 @@
+"""Regenerate the bundled tiny dataset in ``data/shapes`` deterministically.
+
+Run from the repository root::
+
+    python scripts/make_tiny_dataset.py            # writes data/shapes/<class>/*.png
+    python scripts/make_tiny_dataset.py --check    # exits 1 if data/shapes differs
+
+Each image is a single filled shape (circle, square, star or triangle) with a
+shade of its class's colour (red, blue, yellow, green), random size, position
+and rotation on a random light background with a soft
+gradient. The random generator is seeded, so every run writes byte-identical
+files with the same Pillow version. The images are synthetic: no licence of a
+third party applies (see ``data/README.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import hashlib
+import io
+import math
+import random
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+CLASSES = ("circle", "square", "star", "triangle")
+# Each class has its own colour family as well as its own shape, so that even the
+# features of a randomly initialised ResNet50 (the offline tests) separate the classes.
+HUES = {"circle": 0.0, "square": 0.6, "star": 0.13, "triangle": 0.33}
+IMAGES_PER_CLASS = 40
+SIZE = 96
+SEED = 20261126
+OUT_DIR = Path(__file__).resolve().parents[1] / "data" / "shapes"
+
+
+def _polygon(cx: float, cy: float, radius: float, angle: float, kind: str) -> list[tuple[float, float]]:
+    if kind == "square":
+        corners, radii = 4, [radius]
+    elif kind == "triangle":
+        corners, radii = 3, [radius]
+    else:  # star: alternate outer and inner radius
+        corners, radii = 10, [radius, radius * 0.45]
+    return [
+        (
+            cx + radii[i % len(radii)] * math.cos(angle + 2 * math.pi * i / corners),
+            cy + radii[i % len(radii)] * math.sin(angle + 2 * math.pi * i / corners),
+        )
+        for i in range(corners)
+    ]
+
+
+def draw_shape(kind: str, rng: random.Random) -> Image.Image:
+    """Draw one ``SIZE`` x ``SIZE`` RGB image of ``kind``."""
+    top = tuple(rng.randint(215, 250) for _ in range(3))
+    bottom = tuple(rng.randint(215, 250) for _ in range(3))
+    image = Image.new("RGB", (SIZE, SIZE))
+    pixels = ImageDraw.Draw(image)
+    for y in range(SIZE):
+        t = y / (SIZE - 1)
+        pixels.line([(0, y), (SIZE, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+    hue = (HUES[kind] + rng.uniform(-0.04, 0.04)) % 1.0
+    fill = tuple(round(255 * c) for c in colorsys.hsv_to_rgb(hue, rng.uniform(0.7, 1.0), rng.uniform(0.55, 0.9)))
+    radius = rng.uniform(0.26, 0.40) * SIZE
+    cx = rng.uniform(radius, SIZE - radius)
+    cy = rng.uniform(radius, SIZE - radius)
+    if kind == "circle":
+        pixels.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=fill)
+    else:
+        pixels.polygon(_polygon(cx, cy, radius, rng.uniform(0, 2 * math.pi), kind), fill=fill)
+    return image
+
+
+def generate() -> dict[str, bytes]:
+    """Return ``{relative_path: png_bytes}`` for the whole dataset."""
+    rng = random.Random(SEED)
+    files = {}
+    for kind in CLASSES:
+        for i in range(IMAGES_PER_CLASS):
+            buffer = io.BytesIO()
+            draw_shape(kind, rng).save(buffer, format="PNG", optimize=True)
+            files[f"{kind}/{kind}_{i:03d}.png"] = buffer.getvalue()
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="target folder (default: data/shapes)")
+    parser.add_argument("--check", action="store_true", help="compare with the folder instead of writing")
+    args = parser.parse_args(argv)
+    files = generate()
+    if args.check:
+        differ = [name for name, data in files.items()
+                  if not (args.out / name).is_file() or (args.out / name).read_bytes() != data]
+        for name in differ:
+            print(f"differs: {args.out / name}")
+        return 1 if differ else 0
+    for name, data in files.items():
+        path = args.out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()[:16]
+    print(f"wrote {len(files)} images to {args.out} (sha256 of all: {digest})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures: the repository paths, tiny notebook parameters, small image folders."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+BUNDLED_DATA = ROOT / "data" / "shapes"
+
+# What the notebook tests inject: random weights (offline), small images, enough epochs for a
+# head on random features to learn the bundled shapes (see data/README.md).
+TINY_PARAMETERS = {
+    "WEIGHTS": None,
+    "DATA_DIR": str(BUNDLED_DATA),
+    "IMAGE_SIZE": 64,
+    "BATCH_SIZE": 16,
+    "EPOCHS": 20,
+}
+
+
+def write_image(path: Path, colour: tuple[int, int, int], size: int = 40) -> Path:
+    """Write a small solid-colour PNG (or JPEG, by suffix) with a bright square in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.zeros((size, size, 3), dtype=np.uint8) + np.array(colour, dtype=np.uint8)
+    pixels[size // 4 : size // 2, size // 4 : size // 2] = 255
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Three classes (red, green, blue) of 10 images each, in the one-folder-per-class layout."""
+    root = tmp_path / "images"
+    for name, colour in {"red": (200, 0, 0), "green": (0, 200, 0), "blue": (0, 0, 200)}.items():
+        for i in range(10):
+            write_image(root / name / f"{name}_{i}.png", colour)
+    return root

@@ -1,0 +1,110 @@
+"""Every notebook in notebooks/ runs end to end on the bundled data, offline, and proves itself.
+
+New notebooks are picked up automatically. Each one is executed once through the main job's
+runner (``python -m tlhelpers.runner``) with TINY_PARAMETERS, and once more through
+``pytest --nbval-lax`` on papermill ``--prepare-only`` copies with the same parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import NOTEBOOKS, ROOT, TINY_PARAMETERS
+from tlhelpers.runtime import RESULTS_MIME
+
+_executed: dict[Path, nbformat.NotebookNode] = {}
+
+
+def _runner_args(parameters: dict) -> list[str]:
+    args = ["--weights", "none" if parameters["WEIGHTS"] is None else str(parameters["WEIGHTS"])]
+    for name, value in parameters.items():
+        if name != "WEIGHTS":
+            args += ["--param", name, repr(value)]
+    return args
+
+
+def executed(notebook: Path, out_dir: Path) -> nbformat.NotebookNode:
+    """Run one notebook through the main job's runner (once per session) and read the result."""
+    if notebook not in _executed:
+        command = [sys.executable, "-m", "tlhelpers.runner", str(notebook), "--out", str(out_dir),
+                   *_runner_args(TINY_PARAMETERS)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"{notebook.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+        assert f"-> {out_dir / notebook.name}" in done.stdout
+        _executed[notebook] = nbformat.read(out_dir / notebook.name, as_version=4)
+    return _executed[notebook]
+
+
+@pytest.fixture(scope="session")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("executed")
+
+
+def _outputs(nb: nbformat.NotebookNode, source_contains: str | None = None) -> list:
+    return [o for c in nb.cells if c.cell_type == "code" and (source_contains is None or source_contains in c.source)
+            for o in c.get("outputs", [])]
+
+
+ids = [nb.stem for nb in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_runs_without_errors(notebook: Path, out_dir: Path) -> None:
+    nb = executed(notebook, out_dir)
+    errors = [o for o in _outputs(nb) if o.output_type == "error"]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_learns_well_above_chance(notebook: Path, out_dir: Path) -> None:
+    nb = executed(notebook, out_dir)
+    results = [o.data[RESULTS_MIME] for o in _outputs(nb) if RESULTS_MIME in o.get("data", {})]
+    assert len(results) == 1, "the notebook must call tlhelpers.record_results once"
+    result = results[0]
+    assert result["weights"] == "None", "the tests run with random weights"
+    assert result["val_accuracy"] >= max(2 * result["chance"], 0.5), result
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_plots_the_data_and_the_learning_curves(notebook: Path, out_dir: Path) -> None:
+    nb = executed(notebook, out_dir)
+    for call in ("plot_batch(images", "plot_history("):
+        images = [o for o in _outputs(nb, call) if "image/png" in o.get("data", {})]
+        assert images, f"no figure from the cell that calls {call}"
+
+
+def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
+    for notebook in NOTEBOOKS:
+        args = [sys.executable, "-m", "papermill", "--prepare-only", str(notebook), str(tmp_path / notebook.name)]
+        for name, value in TINY_PARAMETERS.items():
+            args += ["-y", json.dumps({name: value})]
+        subprocess.run(args, check=True, capture_output=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                           "--rootdir", str(tmp_path), str(tmp_path)],
+                          capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert f"{sum(1 for _ in NOTEBOOKS)} failed" not in done.stdout
+    assert " passed" in done.stdout
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_committed_notebook_is_clean(notebook: Path) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.outputs or c.execution_count for c in code), "strip outputs before committing"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    for line in tagged[0].source.splitlines():
+        name = line.split("=")[0].strip()
+        assert not line.strip() or line.lstrip().startswith("#") or name.isupper(), f"not an ALL_CAPS constant: {line}"
+    for name in ("WEIGHTS", "DATA_DIR", "IMAGE_SIZE", "EPOCHS"):
+        assert f"{name} = " in tagged[0].source, f"{name} missing from the parameters cell"
+    assert 'WEIGHTS = "imagenet"' in tagged[0].source, "the real teaching default"

@@ -1,0 +1,54 @@
+"""tlhelpers.plots: each figure has the axes, titles and labels a learner reads."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from tlhelpers.plots import plot_batch, plot_history
+
+
+def teardown_function() -> None:
+    plt.close("all")
+
+
+def test_plot_batch_titles_each_image_with_its_class() -> None:
+    images = np.full((4, 32, 32, 3), 128.0, dtype="float32")
+    fig = plot_batch(images, [0, 1, 1, 0], ["cat", "dog"])
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == ["cat", "dog", "dog", "cat"]
+    assert len(fig.axes[0].images) == 1
+
+
+def test_plot_batch_marks_wrong_predictions_in_red() -> None:
+    images = np.zeros((2, 32, 32, 3), dtype="float32")
+    predictions = np.array([[0.9, 0.1], [0.8, 0.2]])
+    fig = plot_batch(images, [0, 1], ["cat", "dog"], predictions=predictions)
+    assert fig.axes[0].get_title() == "cat -> cat (0.90)"
+    assert fig.axes[1].get_title() == "dog -> cat (0.80)"
+    assert fig.axes[1].title.get_color() == "red" and fig.axes[0].title.get_color() == "black"
+
+
+def test_plot_batch_caps_the_number_of_images() -> None:
+    fig = plot_batch(np.zeros((20, 32, 32, 3)), np.zeros(20, dtype=int), ["a"], max_images=6)
+    assert sum(1 for ax in fig.axes if ax.images) == 6
+
+
+def test_plot_history_draws_train_and_validation_per_metric() -> None:
+    history = {"loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6], "accuracy": [0.3, 0.6, 0.8]}
+    fig = plot_history(history, phase_starts={"fine-tuning": 2})
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss"
+    assert [line.get_label() for line in loss_ax.lines[:2]] == ["train loss", "validation loss"]
+    assert [line.get_label() for line in acc_ax.lines[:1]] == ["train accuracy"]
+    assert any(line.get_linestyle() == "--" for line in loss_ax.lines), "phase marker"
+
+
+def test_plot_history_names_missing_metrics() -> None:
+    with pytest.raises(KeyError, match="'auc'.*has \\['loss'\\]"):
+        plot_history({"loss": [1.0]}, metrics=("auc",))

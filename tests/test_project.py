@@ -1,0 +1,73 @@
+"""The project's own promises: install files in step, the two commands, the bundled data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+from PIL import Image
+
+from tests.conftest import BUNDLED_DATA, ROOT
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    from pip._vendor import tomli as tomllib
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    project = _pyproject()["project"]
+    expected = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    listed = {line for line in pip_section if not line.startswith("-")}
+    assert listed == expected
+    assert "-c requirements.lock" in pip_section and "-e ." in pip_section
+    assert "pip" in env["dependencies"] and any(str(d).startswith("python=") for d in env["dependencies"])
+
+
+def test_every_dependency_is_pinned_in_the_lock() -> None:
+    project = _pyproject()["project"]
+    pinned = {line.split("==")[0].lower().replace("_", "-") for line in (ROOT / "requirements.lock").read_text().split()
+              if "==" in line}
+    for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        name = requirement.split(">")[0].split("=")[0].split("<")[0].strip().lower()
+        assert name in pinned, f"{name} is not pinned in requirements.lock (run `make lock`)"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("run:", "test:", "lab:"):
+        assert f"\n{target}" in makefile
+
+
+def test_bundled_dataset_is_small_real_and_regenerable() -> None:
+    classes = sorted(p for p in BUNDLED_DATA.iterdir() if p.is_dir())
+    assert len(classes) >= 3
+    total = 0
+    for folder in classes:
+        files = sorted(folder.glob("*.png"))
+        assert len(files) >= 20, folder
+        for path in files:
+            with Image.open(path) as image:
+                assert image.format == "PNG" and min(image.size) >= 64
+            total += path.stat().st_size
+    assert total < 3 * 2**20
+    assert "licen" in (ROOT / "data" / "README.md").read_text().lower()
+    check = subprocess.run([sys.executable, "scripts/make_tiny_dataset.py", "--check"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_package_tests_scripts_and_notebooks_pass_the_linter() -> None:
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,93 @@
+"""Figures the notebooks show: a batch of images, and learning curves (notebook 01)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def plot_batch(
+    images: Any,
+    labels: Any,
+    class_names: Sequence[str],
+    predictions: Any = None,
+    max_images: int = 9,
+) -> Figure:
+    """Show images in a grid, titled with their class (and prediction, if given).
+
+    Args:
+        images: ``(batch, height, width, 3)`` RGB values in ``[0, 255]``
+            (what :func:`tlhelpers.load_image_folder` yields). Not modified.
+        labels: ``(batch,)`` integer labels.
+        class_names: Name of each label.
+        predictions: Optional ``(batch, num_classes)`` probabilities; each title
+            then reads ``"true -> predicted (p)"`` and wrong ones are red.
+        max_images: At most this many images are drawn.
+
+    Returns:
+        The figure, one axis per image.
+    """
+    images = np.asarray(images)[:max_images]
+    labels = np.asarray(labels)[: len(images)]
+    cols = min(len(images), 3) or 1
+    rows = max(math.ceil(len(images) / cols), 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
+        title, colour = class_names[int(labels[i])], "black"
+        if predictions is not None:
+            guess = int(np.argmax(predictions[i]))
+            title += f" -> {class_names[guess]} ({float(predictions[i][guess]):.2f})"
+            colour = "black" if guess == int(labels[i]) else "red"
+        ax.set_title(title, fontsize=9, color=colour)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(
+    history: Any,
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    phase_starts: Mapping[str, int] | None = None,
+) -> Figure:
+    """Plot training and validation curves, one panel per metric.
+
+    Args:
+        history: A ``keras.callbacks.History`` or its ``.history`` dict
+            (``{"loss": [...], "val_loss": [...], ...}``).
+        metrics: Metric names to plot; each gets its ``val_`` twin when present.
+        phase_starts: Optional ``{label: epoch}``: a dashed vertical line marks
+            where each training phase (such as fine-tuning) begins.
+
+    Returns:
+        The figure, one axis per metric, x axis labelled "epoch".
+
+    Raises:
+        KeyError: If a metric is not in the history; the message lists what is.
+    """
+    logs = getattr(history, "history", history)
+    missing = [m for m in metrics if m not in logs]
+    if missing:
+        raise KeyError(f"metrics {missing} are not in the history; it has {sorted(logs)}")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        epochs = np.arange(1, len(logs[metric]) + 1)
+        ax.plot(epochs, logs[metric], "o-", label=f"train {metric}")
+        if f"val_{metric}" in logs:
+            ax.plot(epochs, logs[f"val_{metric}"], "s-", label=f"validation {metric}")
+        for label, epoch in (phase_starts or {}).items():
+            ax.axvline(epoch + 0.5, color="grey", linestyle="--")
+            ax.annotate(label, (epoch + 0.5, 1), xycoords=("data", "axes fraction"), fontsize=8, va="top")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.legend()
+    fig.tight_layout()
+    return fig
