@@ -1,7 +1,8 @@
 """Every notebook in notebooks/ runs end to end on the bundled data, offline, and proves itself.
 
 New notebooks are picked up automatically. Each one is executed once through the main job's
-runner (``python -m tlhelpers.runner``) with TINY_PARAMETERS, and once more through
+runner (``python -m tlhelpers.runner``) with
+conftest.notebook_parameters(), and once more through
 ``pytest --nbval-lax`` on papermill ``--prepare-only`` copies with the same parameters.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import NOTEBOOKS, ROOT, TINY_PARAMETERS
+from tests.conftest import NOTEBOOKS, ROOT, notebook_parameters
 from tlhelpers.runtime import RESULTS_MIME
 
 _executed: dict[Path, nbformat.NotebookNode] = {}
@@ -33,7 +34,7 @@ def executed(notebook: Path, out_dir: Path) -> nbformat.NotebookNode:
     """Run one notebook through the main job's runner (once per session) and read the result."""
     if notebook not in _executed:
         command = [sys.executable, "-m", "tlhelpers.runner", str(notebook), "--out", str(out_dir),
-                   *_runner_args(TINY_PARAMETERS)]
+                   *_runner_args(notebook_parameters(notebook))]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"{notebook.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
         assert f"-> {out_dir / notebook.name}" in done.stdout
@@ -82,7 +83,7 @@ def test_plots_the_data_and_the_learning_curves(notebook: Path, out_dir: Path) -
 def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
     for notebook in NOTEBOOKS:
         args = [sys.executable, "-m", "papermill", "--prepare-only", str(notebook), str(tmp_path / notebook.name)]
-        for name, value in TINY_PARAMETERS.items():
+        for name, value in notebook_parameters(notebook).items():
             args += ["-y", json.dumps({name: value})]
         subprocess.run(args, check=True, capture_output=True, timeout=120)
     done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
@@ -108,3 +109,27 @@ def test_committed_notebook_is_clean(notebook: Path) -> None:
     for name in ("WEIGHTS", "DATA_DIR", "IMAGE_SIZE", "EPOCHS"):
         assert f"{name} = " in tagged[0].source, f"{name} missing from the parameters cell"
     assert 'WEIGHTS = "imagenet"' in tagged[0].source, "the real teaching default"
+
+
+def _headings(notebook: Path) -> list[str]:
+    nb = nbformat.read(notebook, as_version=4)
+    return [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
+            if line.startswith("## ")]
+
+
+HEAD_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name[:2] in {"01", "02", "03"}]
+
+
+def test_head_notebooks_share_one_skeleton() -> None:
+    """Notebooks 01-03 differ in their head, not in their structure: a diff shows the head."""
+    assert len(HEAD_NOTEBOOKS) == 3
+    first = _headings(HEAD_NOTEBOOKS[0])
+    assert first[:3] == ["## Overview", "## Setup", "## Parameters"]
+    assert first[-3:] == ["## Summary", "## Exercises", "## Next steps"]
+    for notebook in HEAD_NOTEBOOKS[1:]:
+        assert _headings(notebook) == first, notebook.name
+    names = ("base_model", "head", "model", "train_ds", "val_ds", "class_names", "num_classes", "history")
+    for notebook in HEAD_NOTEBOOKS:
+        source = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+        for name in names:
+            assert f"{name} = " in source or f"{name}, " in source, f"{notebook.name} does not define {name}"

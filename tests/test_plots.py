@@ -52,3 +52,15 @@ def test_plot_history_draws_train_and_validation_per_metric() -> None:
 def test_plot_history_names_missing_metrics() -> None:
     with pytest.raises(KeyError, match="'auc'.*has \\['loss'\\]"):
         plot_history({"loss": [1.0]}, metrics=("auc",))
+
+
+def test_plot_heatmaps_overlays_each_map_on_the_image() -> None:
+    from tlhelpers.plots import plot_heatmaps
+
+    maps = np.random.default_rng(0).random((3, 7, 7))
+    fig = plot_heatmaps(np.zeros((64, 64, 3)), maps, ["a", "b", "c"])
+    assert [ax.get_title() for ax in fig.axes] == ["image", "a", "b", "c"]
+    assert [len(ax.images) for ax in fig.axes] == [1, 2, 2, 2]
+    assert fig.axes[1].images[1].get_extent() == [0, 64, 64, 0], "stretched over the whole image"
+    with pytest.raises(ValueError, match="2 titles for 3 heatmaps"):
+        plot_heatmaps(np.zeros((64, 64, 3)), maps, ["a", "b"])

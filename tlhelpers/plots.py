@@ -91,3 +91,46 @@ def plot_history(
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_heatmaps(
+    image: Any,
+    heatmaps: Any,
+    titles: Sequence[str],
+    alpha: float = 0.5,
+) -> Figure:
+    """Overlay low-resolution heatmaps on an image, one panel each, after the image itself.
+
+    Used for the channels of a 1x1 convolution (notebook 03) and for Grad-CAM.
+
+    Args:
+        image: ``(height, width, 3)`` RGB in ``[0, 255]``.
+        heatmaps: ``(n, h, w)`` maps on the feature grid (``7 x 7`` at 224 pixels); each is
+            stretched over the whole image with bilinear interpolation and scaled to its own
+            ``[min, max]``.
+        titles: One title per heatmap.
+        alpha: Opacity of the heatmaps.
+
+    Returns:
+        The figure: ``n + 1`` axes, the first showing the plain image.
+
+    Raises:
+        ValueError: If the number of titles differs from the number of heatmaps.
+    """
+    image = np.clip(np.asarray(image), 0, 255).astype("uint8")
+    heatmaps = np.asarray(heatmaps, dtype="float32")
+    if len(titles) != len(heatmaps):
+        raise ValueError(f"{len(titles)} titles for {len(heatmaps)} heatmaps")
+    fig, axes = plt.subplots(1, len(heatmaps) + 1, figsize=(2.6 * (len(heatmaps) + 1), 2.8), squeeze=False)
+    axes[0, 0].imshow(image)
+    axes[0, 0].set_title("image", fontsize=9)
+    extent = (0, image.shape[1], image.shape[0], 0)
+    for ax, heatmap, title in zip(axes[0, 1:], heatmaps, titles, strict=True):
+        span = float(heatmap.max() - heatmap.min()) or 1.0
+        ax.imshow(image)
+        ax.imshow((heatmap - heatmap.min()) / span, cmap="jet", alpha=alpha, extent=extent, interpolation="bilinear")
+        ax.set_title(title, fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
