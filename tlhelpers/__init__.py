@@ -8,9 +8,12 @@ downloads nothing.
 
 from tlhelpers import heads
 from tlhelpers.data import ImageFolder, load_image_folder
+from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
+from tlhelpers.gradcam import grad_cam, plot_grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
 from tlhelpers.plots import plot_batch, plot_heatmaps, plot_history
 from tlhelpers.runtime import record_results, seed_everything
+from tlhelpers.saving import export_for_serving, predict_file, save_and_reload
 
 __version__ = "0.1.0"
 
@@ -18,12 +21,21 @@ __all__ = [
     "ImageFolder",
     "WeightsError",
     "build_base_model",
+    "classification_table",
+    "export_for_serving",
+    "grad_cam",
     "heads",
     "load_image_folder",
     "plot_batch",
+    "plot_confusion_matrix",
+    "plot_grad_cam",
     "plot_heatmaps",
     "plot_history",
+    "plot_mistakes",
+    "predict_dataset",
+    "predict_file",
     "record_results",
     "resolve_weights",
+    "save_and_reload",
     "seed_everything",
 ]
