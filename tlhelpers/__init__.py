@@ -9,11 +9,13 @@ downloads nothing.
 from tlhelpers import heads
 from tlhelpers.data import ImageFolder, load_image_folder
 from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
+from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam, plot_grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
 from tlhelpers.plots import plot_batch, plot_heatmaps, plot_history
 from tlhelpers.runtime import record_results, seed_everything
 from tlhelpers.saving import export_for_serving, predict_file, save_and_reload
+from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy
 
 __version__ = "0.1.0"
 
@@ -21,8 +23,11 @@ __all__ = [
     "ImageFolder",
     "WeightsError",
     "build_base_model",
+    "check_float32_output",
     "classification_table",
+    "configure_precision",
     "export_for_serving",
+    "get_strategy",
     "grad_cam",
     "heads",
     "load_image_folder",
@@ -38,4 +43,5 @@ __all__ = [
     "resolve_weights",
     "save_and_reload",
     "seed_everything",
+    "unfreeze_from",
 ]

@@ -1,0 +1,103 @@
+"""tlhelpers.scaling: the strategy picker (mirrored on two logical CPUs), precision policy and its check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import pytest
+
+from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Logical devices must be set before TensorFlow starts its runtime, which this test process
+# has already done; so the mirrored run gets a fresh interpreter.
+MIRRORED_RUN = textwrap.dedent("""
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import keras
+
+    from tlhelpers.finetune import unfreeze_from
+    from tlhelpers.model import build_base_model
+    from tlhelpers.scaling import get_strategy
+
+    keras.utils.set_random_seed(0)
+    strategy = get_strategy(devices=["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        base_model = build_base_model((32, 32), weights=None)
+        unfreeze_from(base_model, "conv5")
+        inputs = keras.Input((32, 32, 3))
+        features = keras.layers.GlobalAveragePooling2D()(base_model(inputs))
+        outputs = keras.layers.Dense(2, activation="softmax", dtype="float32")(features)
+        model = keras.Model(inputs, outputs)
+        model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", jit_compile=False)
+    kernel = base_model.get_layer("resnet50").get_layer("conv5_block3_3_conv").kernel
+    before = kernel.numpy().copy()
+    images = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    labels = np.array([0, 1] * 8)
+    history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0)  # 2 steps, 4 images per replica
+    print(json.dumps({
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "model_strategy_is_it": model.distribute_strategy is strategy,
+        "mirrored_kernel": isinstance(kernel.value, tf.distribute.DistributedValues),
+        "loss": float(history.history["loss"][-1]),
+        "kernel_moved": bool(not np.array_equal(before, kernel.numpy())),
+    }))
+""")
+
+
+@pytest.fixture
+def restore_policy() -> Iterator[None]:
+    policy = keras.mixed_precision.global_policy()
+    yield
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus() -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, "-c", MIRRORED_RUN], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    printed, result = run.stdout.splitlines(), json.loads(run.stdout.splitlines()[-1])
+    assert printed[0] == "Using MirroredStrategy over 2 devices: /cpu:0, /cpu:1"
+    assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
+    assert result["model_strategy_is_it"] and result["mirrored_kernel"]
+    assert result["loss"] > 0 and result["kernel_moved"]
+
+
+def test_one_device_gets_the_default_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    strategy = get_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert type(strategy).__name__ == "_DefaultDistributionStrategy"
+    assert "Using the default strategy on one device" in capsys.readouterr().out
+
+
+def test_mixed_precision_on_a_cpu_warns_and_stays_float32(restore_policy: None) -> None:
+    with pytest.warns(UserWarning, match="mixed precision needs a GPU"):
+        assert configure_precision(True) == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert configure_precision(False) == "float32"
+
+
+def test_a_float16_softmax_is_caught(restore_policy: None) -> None:
+    keras.mixed_precision.set_global_policy("mixed_float16")  # building is fine on a CPU; only speed needs a GPU
+    inputs = keras.Input((8,))
+    careless = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="probs")(inputs))
+    careful = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", dtype="float32")(inputs))
+    with pytest.raises(ValueError, match="output 'probs' .* is float16; give the last layer dtype='float32'"):
+        check_float32_output(careless)
+    check_float32_output(careful)
