@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
+from PIL import Image
 
 from tests.conftest import write_image
-from tlhelpers.data import load_image_folder
+from tlhelpers import images as tl_images
+from tlhelpers.data import load_image_folder, make_dataset
+from tlhelpers.images import read_rgb
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -98,3 +105,237 @@ def test_refuses_unknown_class(image_folder: Path) -> None:
 def test_refuses_bad_arguments(image_folder: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         load_image_folder(image_folder, **kwargs)
+
+
+# --- A messy folder, as users' own folders are ------------------------------------------------
+
+RED = (200, 40, 40)
+
+
+def _solid(colour: tuple[int, int, int] = RED, size: tuple[int, int] = (40, 30)) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+def _gif(path: Path) -> None:
+    frames = [_solid(RED).convert("P"), _solid((0, 0, 255)).convert("P")]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+
+
+def _sixteen_bit(path: Path) -> None:
+    Image.fromarray(np.full((30, 40), 120 * 257, dtype=np.uint16)).save(path)  # 16-bit greyscale PNG
+
+
+def _rgba(path: Path) -> None:
+    image = _solid().convert("RGBA")
+    image.putalpha(60)
+    image.save(path)
+
+
+# file name -> (writer, RGB the loader must give). Every one is a usable image.
+GOOD_FILES = {
+    "rgb.png": (lambda p: _solid().save(p), RED),
+    "grey.png": (lambda p: Image.new("L", (40, 30), 120).save(p), (120, 120, 120)),
+    "rgba.png": (_rgba, RED),
+    "palette.png": (lambda p: _solid().convert("P").save(p), RED),
+    "sixteen_bit.png": (_sixteen_bit, (120, 120, 120)),
+    "cmyk.jpg": (lambda p: _solid().convert("CMYK").save(p, quality=95), RED),
+    "grey.jpg": (lambda p: Image.new("L", (40, 30), 120).save(p, quality=95), (120, 120, 120)),
+    "bitmap.bmp": (lambda p: _solid().save(p), RED),
+    "animated.gif": (_gif, RED),  # the first frame
+    "web.webp": (lambda p: _solid().save(p, lossless=True), RED),
+    "scan.tiff": (lambda p: _solid().save(p), RED),
+    "UPPER.JPG": (lambda p: _solid().save(p, "JPEG", quality=95), RED),
+    "UPPER.JPEG": (lambda p: _solid().save(p, "JPEG", quality=95), RED),
+    "UPPER.PNG": (lambda p: _solid().save(p, "PNG"), RED),
+    "chat_été_猫.png": (lambda p: _solid().save(p), RED),
+    "no_extension": (lambda p: _solid().save(p, "PNG"), RED),
+    "nested/deeper.png": (lambda p: _solid().save(p), RED),
+}
+
+
+def _jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# file name -> (content, a word the reason must contain). None of them is usable.
+BAD_FILES = {
+    "empty.jpg": (b"", "empty"),
+    "truncated.jpg": (_jpeg_bytes()[:1500], "truncated"),
+    "truncated.png": (_png_bytes()[:2000], "truncated"),
+    "random.png": (bytes(np.random.default_rng(1).integers(0, 255, 500, dtype=np.uint8)), "not an image"),
+    "page.jpg": (b"<html><body>Proxy login required</body></html>", "not an image"),
+    ".DS_Store": (b"\x00\x00\x00\x01Bud1" + bytes(200), "not an image"),
+    "Thumbs.db": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "not an image"),
+    "notes.txt": (b"cats I photographed", "not an image"),
+    "labels.csv": (b"file,label\nrgb.png,cat\n", "not an image"),
+    "._rgb.png": (b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ", "not an image"),  # macOS AppleDouble
+}
+
+
+@pytest.fixture
+def messy_folder(tmp_path: Path) -> Path:
+    """``cats/`` holds every kind of image file and every kind of junk; ``dogs/`` is plain.
+
+    Also: a stray file beside the class folders, and hidden and ``__MACOSX`` folders that
+    must not become classes.
+    """
+    root = tmp_path / "messy"
+    for name, (writer, _) in GOOD_FILES.items():
+        (root / "cats" / name).parent.mkdir(parents=True, exist_ok=True)
+        writer(root / "cats" / name)
+    for name, (content, _) in BAD_FILES.items():
+        (root / "cats" / name).write_bytes(content)
+    for i in range(4):
+        write_image(root / "dogs" / f"dog_{i}.png", (0, 200, 0))
+    (root / "README.txt").write_text("my photos")
+    write_image(root / "__MACOSX" / "cats" / "x.png", (1, 2, 3))
+    write_image(root / ".thumbnails" / "x" / "y.png", (1, 2, 3))
+    return root
+
+
+def test_messy_folder_uses_every_image_and_lists_the_rest(messy_folder: Path) -> None:
+    before = _hashes(messy_folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_image_folder(messy_folder, image_size=(32, 32), batch_size=5, validation_split=0.0)
+    assert data.class_names == ["cats", "dogs"], "hidden and __MACOSX folders are not classes"
+    used = {str(p.relative_to(messy_folder / "cats").as_posix()) for p, y in data.files["train"] if y == 0}
+    assert used == set(GOOD_FILES)
+    reasons = {p.name: reason for p, reason in data.skipped}
+    assert set(reasons) == {*BAD_FILES, "README.txt"}
+    for name, (_, word) in BAD_FILES.items():
+        assert word in reasons[name], (name, reasons[name])
+    assert "not inside a class folder" in reasons["README.txt"]
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1 and f"{len(BAD_FILES) + 1} file(s)" in messages[0] and ".skipped" in messages[0]
+    summary = data.summary(max_skipped=3)
+    assert f"skipped files: {len(BAD_FILES) + 1}" in summary and "more: see .skipped" in summary
+    n = 0
+    for images, _ in data.train_ds:  # a full epoch: no file stops it
+        assert images.shape[1:] == (32, 32, 3) and images.dtype == tf.float32
+        assert 0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 255
+        n += len(images)
+    assert n == len(GOOD_FILES) + 4
+    assert _hashes(messy_folder) == before, "the user's folder must not change"
+
+
+@pytest.mark.parametrize("name", list(GOOD_FILES))
+def test_every_kind_of_image_becomes_rgb_in_0_255(messy_folder: Path, name: str) -> None:
+    path = messy_folder / "cats" / name
+    pixels = read_rgb(path)
+    assert pixels.shape == (30, 40, 3) and pixels.dtype == np.uint8
+    images, _ = next(iter(make_dataset([(path, 0)], (32, 32), 1)))
+    colour = images[0].numpy().reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(colour, GOOD_FILES[name][1], atol=8)  # JPEG is lossy
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    image = Image.new("RGB", (40, 20), RED)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    image.save(tmp_path / "phone.jpg", exif=exif)
+    assert read_rgb(tmp_path / "phone.jpg").shape == (40, 20, 3)
+
+
+def test_a_file_damaged_after_the_check_is_named(image_folder: Path) -> None:
+    data = load_image_folder(image_folder, image_size=(32, 32), validation_split=0.0)
+    victim = data.files["train"][0][0]
+    victim.write_bytes(victim.read_bytes()[:60])  # in the test's own copy
+    with pytest.raises(tf.errors.OpError, match=f"{victim.name}.*Run load_image_folder again"):
+        for _ in data.train_ds:
+            pass
+
+
+def test_class_with_only_junk_is_refused_with_reasons(image_folder: Path) -> None:
+    (image_folder / "junk").mkdir()
+    (image_folder / "junk" / "a.jpg").write_bytes(b"")
+    (image_folder / "junk" / "b.png").write_text("text")
+    with pytest.raises(ValueError, match=r"junk' holds no usable images \(a.jpg: empty.*b.png: not an image"):
+        load_image_folder(image_folder)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"classes": ["red", "red"]}, "twice"),
+                                               ({"batch_size": 0}, "batch_size")])
+def test_refuses_more_bad_arguments(image_folder: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        load_image_folder(image_folder, **kwargs)
+
+
+def test_progress_bar_only_for_large_folders(image_folder: Path, monkeypatch, capsys) -> None:
+    load_image_folder(image_folder, image_size=(32, 32))
+    assert "Checking images" not in capsys.readouterr().err
+    monkeypatch.setattr(tl_images, "PROGRESS_MIN_FILES", 10)
+    load_image_folder(image_folder, image_size=(32, 32))
+    assert "Checking images" in capsys.readouterr().err
+
+
+def test_a_thousand_files_are_checked_in_seconds(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    for i in range(1000):
+        folder = tmp_path / f"class_{i % 4}"
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(pixels).save(folder / f"{i}.png", compress_level=1)
+    start = time.perf_counter()
+    data = load_image_folder(tmp_path, image_size=(32, 32))
+    elapsed = time.perf_counter() - start
+    assert sum(data.counts["train"].values()) + sum(data.counts["val"].values()) == 1000
+    assert elapsed < 15, f"checking 1000 small files took {elapsed:.1f} s"
+
+
+# --- Folders that come split into train/, val/ and test/ --------------------------------------
+
+
+def _split_layout(root: Path, splits: dict[str, list[str]], per_class: int = 3) -> Path:
+    colours = {"red": (200, 0, 0), "green": (0, 200, 0), "blue": (0, 0, 200)}
+    for split, names in splits.items():
+        for name in names:
+            for i in range(per_class):
+                write_image(root / split / name / f"{i}.png", colours[name])
+    return root
+
+
+def test_train_val_test_folders_are_the_split(tmp_path: Path) -> None:
+    root = _split_layout(tmp_path, {s: ["red", "green"] for s in ("train", "val", "test")})
+    data = load_image_folder(root, image_size=(32, 32), validation_split=0.5)
+    assert data.class_names == ["green", "red"]
+    assert data.counts == {s: {"green": 3, "red": 3} for s in ("train", "val", "test")}
+    for split in ("train", "val", "test"):
+        assert all(p.parts[-3] == split for p, _ in data.files[split])
+    assert data.test_ds is not None and sum(len(y) for _, y in data.test_ds) == 6
+    assert "test" in data.summary()
+
+
+def test_validation_folder_name_and_train_only_split(tmp_path: Path) -> None:
+    data = load_image_folder(_split_layout(tmp_path / "a", {"train": ["red", "green"], "validation": ["red", "green"]}),
+                             image_size=(32, 32))
+    assert data.counts["val"] == {"green": 3, "red": 3} and data.test_ds is None
+    data = load_image_folder(_split_layout(tmp_path / "b", {"train": ["red", "green"], "test": ["red", "green"]},
+                                           per_class=5), image_size=(32, 32), validation_split=0.2)
+    assert data.counts["train"] == {"green": 4, "red": 4}, "without val/, validation comes out of train/"
+    assert data.counts["val"] == {"green": 1, "red": 1} and data.counts["test"] == {"green": 5, "red": 5}
+
+
+def test_split_folders_must_agree_on_classes(tmp_path: Path) -> None:
+    root = _split_layout(tmp_path, {"train": ["red", "green", "blue"], "val": ["red", "green"]})
+    with pytest.raises(ValueError, match=r"differ.*missing from val: \['blue'\].*classes="):
+        load_image_folder(root)
+    data = load_image_folder(root, image_size=(32, 32), classes=["red", "green"])
+    assert data.class_names == ["red", "green"]
+
+
+def test_split_folders_mixed_with_class_folders_are_refused(tmp_path: Path) -> None:
+    root = _split_layout(tmp_path, {"train": ["red", "green"], "val": ["red", "green"]})
+    write_image(root / "cats" / "a.png", (1, 2, 3))
+    with pytest.raises(ValueError, match=r"mixes split folders.*other folders \['cats'\]"):
+        load_image_folder(root)
+    (root / "train").rename(root / "dogs")
+    with pytest.raises(ValueError, match=r"has split folder\(s\) \['val'\] but no train/ folder"):
+        load_image_folder(root)

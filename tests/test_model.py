@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import h5py
@@ -65,6 +66,7 @@ def test_imagenet_uses_keras_cache_when_present(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / WEIGHTS_FILE).write_bytes(b"cached")
+    monkeypatch.setattr(tl_model, "WEIGHTS_MD5", hashlib.md5(b"cached").hexdigest())  # a complete file
     monkeypatch.setattr(tl_model.keras.utils, "get_file", pytest.fail)  # must not download
     assert resolve_weights("imagenet") == "imagenet"
 
@@ -109,3 +111,48 @@ def test_weights_for_another_model_are_refused(tmp_path: Path, other) -> None:
 def test_too_small_images_are_refused() -> None:
     with pytest.raises(ValueError, match="minimum of 32"):
         build_base_model((16, 16), weights=None)
+
+
+def test_a_folder_is_not_a_weights_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="is a folder, not a weights file") as error:
+        resolve_weights(tmp_path)
+    assert WEIGHTS_FILE in str(error.value) and "WEIGHTS=none" in str(error.value)
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"")
+    with pytest.raises(WeightsError, match=f"pass '{tmp_path / WEIGHTS_FILE}'"):
+        resolve_weights(tmp_path)
+
+
+def test_truncated_hdf5_file_is_refused(base64: keras.Model, tmp_path: Path) -> None:
+    whole = save_like_keras_applications(base64.get_layer("resnet50"), tmp_path / "whole.h5").read_bytes()
+    cut = tmp_path / WEIGHTS_FILE
+    cut.write_bytes(whole[: len(whole) // 2])  # an interrupted download: the HDF5 signature is still there
+    for call in (lambda: resolve_weights(cut), lambda: build_base_model((64, 64), weights=cut)):
+        with pytest.raises(WeightsError, match="truncated or damaged.*download it again") as error:
+            call()
+        assert "WEIGHTS=none" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("other", "match"),
+    [(lambda: keras.applications.ResNet101(include_top=False, weights=None, input_shape=(64, 64, 3)),
+      "another architecture"),
+     (lambda: keras.applications.ResNet50(include_top=True, weights=None), "with the top")],
+    ids=["ResNet101", "include_top-True"],
+)
+def test_resolve_weights_itself_refuses_weights_for_another_model(tmp_path: Path, other, match: str) -> None:
+    """The notebooks call resolve_weights, then keras.applications.ResNet50: the check must come first."""
+    path = save_like_keras_applications(other(), tmp_path / WEIGHTS_FILE)
+    with pytest.raises(WeightsError, match=f"does not hold ResNet50 weights without the top.*{match}"):
+        resolve_weights(path)
+
+
+def test_damaged_cached_imagenet_file_is_downloaded_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / WEIGHTS_FILE).write_bytes(b"<html>half a download")
+    with pytest.raises(WeightsError, match="incomplete or damaged"):
+        resolve_weights("imagenet", download=False)
+    calls = []
+    monkeypatch.setattr(tl_model.keras.utils, "get_file", lambda *a, **k: calls.append(k["file_hash"]))
+    assert resolve_weights("imagenet") == "imagenet"
+    assert calls == [tl_model.WEIGHTS_MD5], "Keras' get_file replaces a file whose hash is wrong"

@@ -7,7 +7,7 @@ downloads nothing.
 """
 
 from tlhelpers import heads
-from tlhelpers.data import ImageFolder, load_image_folder
+from tlhelpers.data import ImageFolder, download, load_image_folder
 from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam, plot_grad_cam
@@ -26,6 +26,7 @@ __all__ = [
     "check_float32_output",
     "classification_table",
     "configure_precision",
+    "download",
     "export_for_serving",
     "get_strategy",
     "grad_cam",

@@ -2,13 +2,15 @@
 
 The layout is the one most image datasets and most users' own photos have::
 
-    my_images/
-        cats/  001.jpg  002.png ...
-        dogs/  a.jpeg ...
+    my_images/                          or, already split:   my_images/
+        cats/  001.jpg  002.png ...                              train/  cats/ dogs/
+        dogs/  a.jpeg ...                                        val/    cats/ dogs/   (or validation/)
+                                                                 test/   cats/ dogs/   (optional)
 
-Files are listed and split in Python first, then decoded by ``tf.data``, so the
-split is stratified by class and is the same on every run with the same seed.
-Nothing in the folder is ever modified, moved or deleted.
+Every file is decoded once before training (see :mod:`tlhelpers.images`): files that are not
+usable images are listed in ``skipped`` with the reason, and never stop an epoch half-way.
+Without split folders the split is made in Python, stratified by class and the same on every
+run with the same seed. Nothing in the folder is ever modified, moved or deleted.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+from tlhelpers.download import download
+from tlhelpers.images import check_images, make_dataset
+
 MIN_IMAGE_SIZE = 32  # ResNet50 downsamples 32x; smaller inputs fail inside Keras
+SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
+
+__all__ = ["ImageFolder", "download", "load_image_folder", "make_dataset"]
 
 
 @dataclass
@@ -29,15 +36,16 @@ class ImageFolder:
     """What :func:`load_image_folder` returns.
 
     Attributes:
-        class_names: Class names, sorted; label ``i`` means ``class_names[i]``.
+        class_names: Class names; label ``i`` means ``class_names[i]``.
         train_ds: Shuffled batches of ``(images, labels)``: images are float32
             RGB in ``[0, 255]`` of shape ``(batch, height, width, 3)``, labels
             int32 class indices of shape ``(batch,)``.
         val_ds: The same for the validation split (not shuffled), or ``None``.
-        test_ds: The test split when the folder provides one, else ``None``.
+        test_ds: The test split when the folder has a ``test/`` folder, else ``None``.
         counts: ``{split: {class_name: number_of_images}}``.
         files: ``{split: [(path, label), ...]}`` in the order the dataset uses.
         skipped: ``(path, reason)`` for every file that is not used.
+        directory: The folder that was loaded.
     """
 
     class_names: list[str]
@@ -47,72 +55,98 @@ class ImageFolder:
     counts: dict[str, dict[str, int]]
     files: dict[str, list[tuple[Path, int]]]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    directory: Path | None = None
 
-    def summary(self) -> str:
-        """Return a short table: classes, images per split, skipped files."""
+    def summary(self, max_skipped: int = 10) -> str:
+        """Return a short table: classes, images per split, then the first skipped files and why."""
         splits = list(self.counts)
         lines = [f"{'class':<20}" + "".join(f"{s:>8}" for s in splits)]
         for name in self.class_names:
             lines.append(f"{name:<20}" + "".join(f"{self.counts[s][name]:>8}" for s in splits))
         lines.append(f"{'total':<20}" + "".join(f"{sum(self.counts[s].values()):>8}" for s in splits))
         lines.append(f"skipped files: {len(self.skipped)}")
+        for path, reason in self.skipped[:max_skipped]:
+            shown = path.relative_to(self.directory) if self.directory in path.parents else path
+            lines.append(f"  {shown}: {reason}")
+        if len(self.skipped) > max_skipped:
+            lines.append(f"  ... and {len(self.skipped) - max_skipped} more: see .skipped")
         return "\n".join(lines)
 
 
-def _list_images(class_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    images, skipped = [], []
-    for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            skipped.append((path, f"not an image file extension {IMAGE_EXTENSIONS}"))
-        elif path.stat().st_size == 0:
-            skipped.append((path, "empty file (0 bytes)"))
-        else:
-            images.append(path)
-    return images, skipped
+def _folders(folder: Path) -> list[str]:
+    """Visible sub-folders, sorted; hidden ones and macOS' ``__MACOSX`` are not classes."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
 
 
-def _split(paths: list[Path], validation_split: float, seed: int) -> tuple[list[Path], list[Path]]:
+def _stray_files(folder: Path) -> list[tuple[Path, str]]:
+    return [(p, "not inside a class folder") for p in sorted(folder.iterdir()) if p.is_file()]
+
+
+def _split_folders(root: Path) -> dict[str, Path]:
+    """Return ``{split: folder}`` when ``root`` holds train/val/test folders, else ``{}``."""
+    names = _folders(root)
+    found: dict[str, Path] = {}
+    for split, aliases in SPLIT_FOLDERS.items():
+        matches = [n for n in names if n.lower() in aliases]
+        if len(matches) > 1:
+            raise ValueError(f"'{root}' has {len(matches)} {split} folders {matches}; keep one")
+        if matches:
+            found[split] = root / matches[0]
+    if not found:
+        return {}
+    split_names = [p.name for p in found.values()]
+    if "train" not in found:
+        raise ValueError(f"'{root}' has split folder(s) {split_names} but no train/ folder; put the training "
+                         f"images in train/<class>/, or rename {split_names} if they are classes")
+    others = [n for n in names if n not in split_names]
+    if others:
+        raise ValueError(f"'{root}' mixes split folders {split_names} with other folders {others}; use either "
+                         "class folders only, or train/ (+ val/ and test/) each holding the class folders")
+    return found
+
+
+def _class_names(splits: dict[str, Path], classes: list[str] | None) -> list[str]:
+    """Class names shared by every split folder (or ``classes``), after checking they agree."""
+    per_split = {split: _folders(folder) for split, folder in splits.items()}
+    if classes is not None:
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes={classes} names a class twice")
+        for split, folder in splits.items():
+            missing = [c for c in classes if c not in per_split[split]]
+            if missing:
+                raise FileNotFoundError(f"class folder(s) {missing} do not exist in '{folder}'; "
+                                        f"it has {per_split[split]}; check classes={classes}")
+        return list(classes)
+    first = next(iter(splits))  # "train", or "all" without split folders
+    names = per_split[first]
+    for split, found in per_split.items():
+        if found != names:
+            raise ValueError(f"class folders differ between '{splits[first]}' {names} and '{splits[split]}' "
+                             f"{found} (missing from {split}: {sorted(set(names) - set(found))}, only in {split}: "
+                             f"{sorted(set(found) - set(names))}); make them agree, or choose classes=[...]")
+    return names
+
+
+def _stratified_split(paths: list[Path], fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
     shuffled = list(paths)
     random.Random(seed).shuffle(shuffled)
-    n_val = round(len(shuffled) * validation_split)
-    if validation_split > 0 and len(shuffled) >= 2:
+    n_val = round(len(shuffled) * fraction)
+    if fraction > 0 and len(shuffled) >= 2:
         n_val = min(max(n_val, 1), len(shuffled) - 1)
     return shuffled[n_val:], shuffled[:n_val]
 
 
-def _decode(path: tf.Tensor, label: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
-    data = tf.io.read_file(path)
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(image, image_size)  # float32, still in [0, 255]
-    image.set_shape((*image_size, 3))
-    return image, label
-
-
-def make_dataset(
-    files: list[tuple[Path, int]],
-    image_size: tuple[int, int],
-    batch_size: int,
-    shuffle_seed: int | None = None,
-) -> tf.data.Dataset:
-    """Build a batched ``tf.data`` pipeline over ``(path, label)`` pairs.
-
-    Args:
-        files: Image paths with their integer labels.
-        image_size: ``(height, width)`` every image is resized to.
-        batch_size: Images per batch.
-        shuffle_seed: Shuffle every epoch with this seed; ``None`` keeps order.
-
-    Returns:
-        Batches of ``(images, labels)``: ``(batch, height, width, 3)`` float32
-        in ``[0, 255]`` and ``(batch,)`` int32.
-    """
-    paths = [str(p) for p, _ in files]
-    labels = [label for _, label in files]
-    ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(labels, dtype=tf.int32)))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda p, y: _decode(p, y, image_size), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def _check_arguments(root: Path, image_size: tuple[int, int], batch_size: int, validation_split: float) -> None:
+    if min(image_size) < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size {image_size} is below ResNet50's minimum of {MIN_IMAGE_SIZE} pixels; "
+                         "use at least (32, 32), ideally (224, 224)")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split={validation_split} must be in [0, 1), e.g. 0.2")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be at least 1")
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder '{root}' does not exist; "
+                                "point DATA_DIR at a folder with one sub-folder per class")
 
 
 def load_image_folder(
@@ -123,14 +157,15 @@ def load_image_folder(
     seed: int = 0,
     classes: list[str] | None = None,
 ) -> ImageFolder:
-    """Load a one-folder-per-class image folder into train/validation datasets.
+    """Check a one-folder-per-class image folder and turn it into train/validation(/test) datasets.
 
     Args:
-        directory: The folder holding one sub-folder per class.
+        directory: The folder holding one sub-folder per class, or ``train/``,
+            ``val/`` (or ``validation/``) and optionally ``test/`` folders that each hold them.
         image_size: ``(height, width)`` to resize to; at least 32 x 32.
         batch_size: Images per batch.
         validation_split: Fraction of each class held out for validation
-            (stratified, seeded), in ``[0, 1)``.
+            (stratified, seeded), in ``[0, 1)``; unused when there is a ``val/`` folder.
         seed: Seed of the split and of the training shuffle.
         classes: Use only these class folders, in this order; default: every
             sub-folder, sorted by name.
@@ -140,46 +175,48 @@ def load_image_folder(
 
     Raises:
         FileNotFoundError: If ``directory`` or a requested class folder does not exist.
-        ValueError: If there are fewer than two classes, a class has no images,
-            or ``image_size`` / ``validation_split`` is out of range.
+        ValueError: If there are fewer than two classes, a class has no usable images,
+            split folders disagree on the classes, or an argument is out of range.
     """
     root = Path(directory).expanduser()
     image_size = (int(image_size[0]), int(image_size[1]))
-    if min(image_size) < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size {image_size} is below ResNet50's minimum of {MIN_IMAGE_SIZE} pixels; "
-                         "use at least (32, 32), ideally (224, 224)")
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split={validation_split} must be in [0, 1)")
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder '{root}' does not exist; "
-                                "point DATA_DIR at a folder with one sub-folder per class")
-    names = classes or sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    _check_arguments(root, image_size, batch_size, validation_split)
+    splits = _split_folders(root) or {"all": root}
+    names = _class_names(splits, classes)
     if len(names) < 2:
         raise ValueError(f"'{root}' holds {len(names)} class folder(s) {names}; "
                          "a classifier needs at least two, one sub-folder per class")
+    skipped = [s for folder in {root, *splits.values()} for s in _stray_files(folder)]
+    listed = {(split, name): sorted(p for p in (folder / name).rglob("*") if p.is_file())
+              for split, folder in splits.items() for name in names}
+    problems = check_images([p for paths in listed.values() for p in paths])
+    skipped = sorted(skipped + list(problems.items()))
     split_files: dict[str, list[tuple[Path, int]]] = {"train": [], "val": []}
-    skipped: list[tuple[Path, str]] = []
-    for label, name in enumerate(names):
-        if not (root / name).is_dir():
-            raise FileNotFoundError(f"class folder '{root / name}' does not exist; check classes={classes}")
-        images, class_skipped = _list_images(root / name)
-        skipped += class_skipped
-        if not images:
-            raise ValueError(f"class folder '{root / name}' holds no usable images; add images, "
-                             "remove the folder, or choose classes with classes=[...]")
-        train, val = _split(images, validation_split, seed)
-        split_files["train"] += [(p, label) for p in train]
-        split_files["val"] += [(p, label) for p in val]
+    for (split, name), paths in listed.items():
+        usable = [p for p in paths if p not in problems]
+        if not usable:
+            reasons = "; ".join(f"{p.name}: {problems[p]}" for p in paths[:3]) or "it is empty"
+            raise ValueError(f"class folder '{splits[split] / name}' holds no usable images ({reasons}); "
+                             "add images, remove the folder, or choose classes with classes=[...]")
+        label = names.index(name)
+        if split == "all" or (split == "train" and "val" not in splits):
+            train, val = _stratified_split(usable, validation_split, seed)
+            split_files["train"] += [(p, label) for p in train]
+            split_files["val"] += [(p, label) for p in val]
+        else:
+            split_files.setdefault(split, []).extend((p, label) for p in usable)
     if skipped:
-        warnings.warn(f"{len(skipped)} file(s) in '{root}' are not used; see .skipped for each path and reason",
-                      stacklevel=2)
+        warnings.warn(f"{len(skipped)} file(s) in '{root}' are not used (first: '{skipped[0][0].name}', "
+                      f"{skipped[0][1]}); see .skipped for each path and reason", stacklevel=2)
     counts = {s: {n: sum(1 for _, y in f if y == i) for i, n in enumerate(names)} for s, f in split_files.items()}
+    held_out = {s: make_dataset(f, image_size, batch_size) for s, f in split_files.items() if f and s != "train"}
     return ImageFolder(
         class_names=list(names),
         train_ds=make_dataset(split_files["train"], image_size, batch_size, shuffle_seed=seed),
-        val_ds=make_dataset(split_files["val"], image_size, batch_size) if split_files["val"] else None,
-        test_ds=None,
+        val_ds=held_out.get("val"),
+        test_ds=held_out.get("test"),
         counts=counts,
         files=split_files,
         skipped=skipped,
+        directory=root,
     )

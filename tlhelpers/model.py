@@ -10,15 +10,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
+import h5py
 import keras
 
 WEIGHTS_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/" + WEIGHTS_FILE
 WEIGHTS_MD5 = "4d473c1dd8becc155b73f8504c6f6626"  # the hash Keras itself checks
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_TOP_LAYERS = ("probs", "predictions", "fc1000")  # the 1000-class classifier, by Keras version
 
 
 class WeightsError(RuntimeError):
@@ -38,6 +41,52 @@ def _how_to_fix(problem: str) -> str:
             "  * run with random weights, offline: WEIGHTS=None in a notebook, `make run WEIGHTS=none`.")
 
 
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_problem(cached: Path) -> str | None:
+    if not cached.is_file():
+        return f"ImageNet weights are not in Keras' cache ({cached})."
+    if _md5(cached) != WEIGHTS_MD5:  # an interrupted download, or a proxy's error page
+        return f"The ImageNet weights in Keras' cache ({cached}) are incomplete or damaged (wrong MD5)."
+    return None
+
+
+def _check_weights_file(path: Path) -> None:
+    """Raise :class:`WeightsError` unless ``path`` is a readable HDF5 file of ResNet50 ``notop`` weights."""
+    if path.is_dir():
+        inside = path / WEIGHTS_FILE
+        hint = f"; it holds {WEIGHTS_FILE}: pass '{inside}'" if inside.is_file() else ""
+        raise WeightsError(_how_to_fix(f"'{path}' is a folder, not a weights file{hint}."))
+    if not path.is_file():
+        raise WeightsError(_how_to_fix(f"Weights file '{path}' does not exist."))
+    with open(path, "rb") as file:
+        if file.read(8) != _HDF5_SIGNATURE:
+            raise WeightsError(_how_to_fix(f"'{path}' is not an HDF5 (.h5) weights file."))
+    try:
+        with h5py.File(path, "r") as file:
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in file.attrs.get("layer_names", [])]
+    except OSError as error:
+        raise WeightsError(_how_to_fix(f"'{path}' is truncated or damaged ({error}); download it again.")) from None
+    if not names:  # a Keras 3 ``.weights.h5`` file: Keras itself checks it when loading
+        return
+    # ResNet50 (v1) has conv4_block1..6; ResNet101/152 have more, ResNet50V2 has "preact" layers.
+    resnet50 = "conv4_block6_3_conv" in names and "conv4_block7_1_conv" not in names
+    if not resnet50 or any("preact" in name for name in names):
+        problem = "weights of another architecture"
+    elif set(names) & set(_TOP_LAYERS):
+        problem = "weights with the top (include_top=True, the 1000-class classifier)"
+    else:
+        return
+    raise WeightsError(_how_to_fix(f"'{path}' does not hold ResNet50 weights without the top "
+                                   f"({WEIGHTS_FILE}): it holds {problem}."))
+
+
 def resolve_weights(weights: str | os.PathLike | None, download: bool = True) -> str | None:
     """Check a ``weights`` choice and turn it into what ``keras.applications.ResNet50`` takes.
 
@@ -50,26 +99,25 @@ def resolve_weights(weights: str | os.PathLike | None, download: bool = True) ->
         ``"imagenet"`` (the file is then in Keras' cache), ``None``, or the path as a string.
 
     Raises:
-        WeightsError: Offline without a cached file, a missing path, or a file
-            that is not HDF5. The message says where the file goes and how to run offline.
+        WeightsError: Offline without a complete cached file, a missing path, a folder,
+            a file that is not HDF5 or is truncated, or weights of another model (another
+            architecture, or ``include_top=True``). The message says where the file goes
+            and how to run offline.
     """
     if weights is None or (isinstance(weights, str) and weights.lower() == "none"):
         return None
     if isinstance(weights, str) and weights.lower() == "imagenet":
-        if not keras_weights_path().is_file():
+        problem = _cache_problem(keras_weights_path())
+        if problem:
             if not download:
-                raise WeightsError(_how_to_fix(f"ImageNet weights are not in Keras' cache ({keras_weights_path()})."))
+                raise WeightsError(_how_to_fix(problem))
             try:
                 keras.utils.get_file(WEIGHTS_FILE, WEIGHTS_URL, cache_subdir="models", file_hash=WEIGHTS_MD5)
             except Exception as error:  # Keras raises a bare Exception on network errors
                 raise WeightsError(_how_to_fix(f"Could not download the ImageNet weights ({error}).")) from None
         return "imagenet"
     path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsError(_how_to_fix(f"Weights file '{path}' does not exist."))
-    with open(path, "rb") as file:
-        if file.read(8) != _HDF5_SIGNATURE:
-            raise WeightsError(_how_to_fix(f"'{path}' is not an HDF5 (.h5) weights file."))
+    _check_weights_file(path)
     return str(path)
 
 
@@ -82,8 +130,11 @@ def build_base_model(
     The model takes raw RGB images with values in ``[0, 255]`` and applies
     ``keras.applications.resnet50.preprocess_input`` (RGB to BGR, ImageNet mean
     subtracted; not ``/255``) as part of the graph, so callers never preprocess
-    and their arrays are never modified. The ResNet50 inside is called with
-    ``training=False`` so its BatchNorm layers stay in inference mode.
+    and their arrays are never modified. The ResNet50 inside is frozen, which keeps
+    its BatchNorm layers in inference mode, and is called with ``training=False``.
+    In Keras 3 ``fit`` overrides that ``training=False`` for nested models
+    (keras-team/keras#20285), so after unfreezing keep BatchNorm frozen:
+    :func:`tlhelpers.finetune.unfreeze_from` does.
 
     Args:
         image_size: ``(height, width)`` of the input images, each at least 32.
@@ -105,7 +156,7 @@ def build_base_model(
     shape = (int(image_size[0]), int(image_size[1]), 3)
     try:
         resnet = keras.applications.ResNet50(include_top=False, weights=resolved, input_shape=shape)
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # OSError: h5py on a file damaged inside
         raise WeightsError(_how_to_fix(
             f"'{resolved}' does not hold ResNet50 weights without the top ({WEIGHTS_FILE}): {error}")) from None
     resnet.trainable = False
