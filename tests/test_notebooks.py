@@ -53,6 +53,7 @@ def _outputs(nb: nbformat.NotebookNode, source_contains: str | None = None) -> l
 
 
 ids = [nb.stem for nb in NOTEBOOKS]
+HEAD_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name[:2] in {"01", "02", "03"}]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
@@ -72,12 +73,28 @@ def test_learns_well_above_chance(notebook: Path, out_dir: Path) -> None:
     assert result["val_accuracy"] >= max(2 * result["chance"], 0.5), result
 
 
+FIGURES = ("plot_batch(images", "plot_history(")
+EVALUATION_FIGURES = ("plot_batch(val_images", "plot_confusion_matrix(", "plot_mistakes(", "plot_grad_cam(")
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
-def test_plots_the_data_and_the_learning_curves(notebook: Path, out_dir: Path) -> None:
+def test_plots_the_data_the_curves_and_the_evaluation(notebook: Path, out_dir: Path) -> None:
     nb = executed(notebook, out_dir)
-    for call in ("plot_batch(images", "plot_history("):
+    calls = FIGURES + (EVALUATION_FIGURES if notebook in HEAD_NOTEBOOKS else ())
+    for call in calls:
         images = [o for o in _outputs(nb, call) if "image/png" in o.get("data", {})]
         assert images, f"no figure from the cell that calls {call}"
+
+
+@pytest.mark.parametrize("notebook", HEAD_NOTEBOOKS, ids=[nb.stem for nb in HEAD_NOTEBOOKS])
+def test_saves_reloads_and_predicts_one_file(notebook: Path, out_dir: Path) -> None:
+    nb = executed(notebook, out_dir)
+    text = "".join(o.get("text", "") for o in _outputs(nb, "predict_file("))
+    assert "identical predictions" in text
+    top3 = [line for line in text.splitlines() if line.endswith(tuple("0123456789")) and ".png:" in line]
+    assert len(top3) == 3, text
+    table = "".join(o.get("text", "") for o in _outputs(nb, "classification_table("))
+    assert "precision" in table and "recall" in table
 
 
 def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
@@ -115,9 +132,6 @@ def _headings(notebook: Path) -> list[str]:
     nb = nbformat.read(notebook, as_version=4)
     return [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
             if line.startswith("## ")]
-
-
-HEAD_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name[:2] in {"01", "02", "03"}]
 
 
 def test_head_notebooks_share_one_skeleton() -> None:
