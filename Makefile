@@ -24,7 +24,7 @@ test: venv
 	$(PY) -m pytest
 
 lab: venv
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Re-pin every package after changing pyproject.toml (needs the registry).
 lock:
