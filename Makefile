@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 WEIGHTS ?= imagenet
 RUN_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: run test lab venv lock clean
+.PHONY: run test lab venv lock clean bench
 
 venv: $(VENV)/.installed
 
@@ -22,6 +23,10 @@ run: venv
 
 test: venv
 	$(PY) -m pytest
+
+# Time a head trained on images against one trained on cached features (offline, ~1 min; not a test).
+bench: venv
+	$(PY) benchmarks/head_training.py $(BENCH_ARGS)
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)

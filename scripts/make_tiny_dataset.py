@@ -4,6 +4,7 @@ Run from the repository root::
 
     python scripts/make_tiny_dataset.py            # writes data/shapes/<class>/*.png
     python scripts/make_tiny_dataset.py --check    # exits 1 if data/shapes differs
+    python scripts/make_tiny_dataset.py --out /tmp/shapes320 --images-per-class 80  # a larger set
 
 Each image is a single filled shape (circle, square, star or triangle) with a
 shade of its class's colour (red, blue, yellow, green), random size, position
@@ -73,12 +74,18 @@ def draw_shape(kind: str, rng: random.Random) -> Image.Image:
     return image
 
 
-def generate() -> dict[str, bytes]:
-    """Return ``{relative_path: png_bytes}`` for the whole dataset."""
+def generate(images_per_class: int = IMAGES_PER_CLASS) -> dict[str, bytes]:
+    """Return ``{relative_path: png_bytes}`` for the whole dataset.
+
+    Args:
+        images_per_class: Images drawn per class. The default gives the bundled
+            ``data/shapes``; other values give larger or smaller datasets drawn
+            the same way (the benchmark uses them).
+    """
     rng = random.Random(SEED)
     files = {}
     for kind in CLASSES:
-        for i in range(IMAGES_PER_CLASS):
+        for i in range(images_per_class):
             buffer = io.BytesIO()
             draw_shape(kind, rng).save(buffer, format="PNG", optimize=True)
             files[f"{kind}/{kind}_{i:03d}.png"] = buffer.getvalue()
@@ -89,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="target folder (default: data/shapes)")
     parser.add_argument("--check", action="store_true", help="compare with the folder instead of writing")
+    parser.add_argument("--images-per-class", type=int, default=IMAGES_PER_CLASS,
+                        help=f"images per class (default: {IMAGES_PER_CLASS}, the bundled data)")
     args = parser.parse_args(argv)
-    files = generate()
+    files = generate(args.images_per_class)
     if args.check:
         differ = [name for name, data in files.items()
                   if not (args.out / name).is_file() or (args.out / name).read_bytes() != data]

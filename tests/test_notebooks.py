@@ -9,6 +9,7 @@ conftest.notebook_parameters(), and once more through
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 
 from tests.conftest import NOTEBOOKS, ROOT, notebook_parameters
+from tlhelpers.feature_cache import read_extraction_log
 from tlhelpers.runtime import RESULTS_MIME
 
 _executed: dict[Path, nbformat.NotebookNode] = {}
@@ -34,8 +36,9 @@ def executed(notebook: Path, out_dir: Path) -> nbformat.NotebookNode:
     """Run one notebook through the main job's runner (once per session) and read the result."""
     if notebook not in _executed:
         command = [sys.executable, "-m", "tlhelpers.runner", str(notebook), "--out", str(out_dir),
-                   *_runner_args(notebook_parameters(notebook))]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+                   *_runner_args({**notebook_parameters(notebook), "OUTPUT_DIR": str(out_dir / "outputs")})]
+        env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(out_dir / "feature_cache")}
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
         assert done.returncode == 0, f"{notebook.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
         assert f"-> {out_dir / notebook.name}" in done.stdout
         _executed[notebook] = nbformat.read(out_dir / notebook.name, as_version=4)
@@ -103,9 +106,10 @@ def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
         for name, value in notebook_parameters(notebook).items():
             args += ["-y", json.dumps({name: value})]
         subprocess.run(args, check=True, capture_output=True, timeout=120)
+    env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(tmp_path / "feature_cache")}
     done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
                            "--rootdir", str(tmp_path), str(tmp_path)],
-                          capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout[-6000:]
     assert f"{sum(1 for _ in NOTEBOOKS)} failed" not in done.stdout
     assert " passed" in done.stdout
@@ -147,3 +151,17 @@ def test_head_notebooks_share_one_skeleton() -> None:
         source = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
         for name in names:
             assert f"{name} = " in source or f"{name}, " in source, f"{notebook.name} does not define {name}"
+
+
+def test_all_notebooks_in_a_row_extract_features_once(out_dir: Path) -> None:
+    """The feature cache serves every notebook after the first: one extraction per split and size."""
+    for notebook in NOTEBOOKS:
+        executed(notebook, out_dir)
+    log = read_extraction_log(out_dir / "feature_cache")
+    users = [nb for nb in NOTEBOOKS if "cached_features(" in nb.read_text()]
+    assert len(users) >= 4, "notebooks 01-04 train on cached features"
+    counts: dict[tuple, int] = {}
+    for record in log:
+        key = (record["split"], tuple(record["image_size"]), record["copies"], record["dtype"])
+        counts[key] = counts.get(key, 0) + 1
+    assert counts == {("train", (64, 64), 1, "float32"): 1, ("val", (64, 64), 1, "float32"): 1}, log

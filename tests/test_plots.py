@@ -64,3 +64,17 @@ def test_plot_heatmaps_overlays_each_map_on_the_image() -> None:
     assert fig.axes[1].images[1].get_extent() == [0, 64, 64, 0], "stretched over the whole image"
     with pytest.raises(ValueError, match="2 titles for 3 heatmaps"):
         plot_heatmaps(np.zeros((64, 64, 3)), maps, ["a", "b"])
+
+
+def test_plot_histories_overlays_runs_one_colour_each() -> None:
+    from tlhelpers.plots import plot_histories
+
+    runs = {"a": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}, "b": {"loss": [0.9, 0.4], "val_loss": [1.0, 0.8]}}
+    fig = plot_histories(runs, metrics=("loss",))
+    (ax,) = fig.axes
+    labels = [line.get_label() for line in ax.lines]
+    assert labels == ["a (validation)", "a (training)", "b (validation)", "b (training)"]
+    assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
+    assert ax.get_xlabel() == "epoch"
+    with pytest.raises(KeyError, match="run 'b' has no 'accuracy'"):
+        plot_histories({"a": {"loss": [1], "accuracy": [0.5]}, "b": {"loss": [1]}})

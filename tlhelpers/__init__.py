@@ -1,18 +1,20 @@
 """Shared plumbing for the ResNet50 transfer-learning notebooks.
 
 The lessons live in ``notebooks/``; this package holds the code that several
-notebooks would otherwise repeat (folder loading, weights resolution, seeds,
-plots, recording results). Importing it sets no seeds, changes no logging and
-downloads nothing.
+notebooks would otherwise repeat (folder loading, weights resolution, feature
+caching, seeds, plots, recording results). Importing it sets no seeds, changes
+no logging and downloads nothing.
 """
 
 from tlhelpers import heads
 from tlhelpers.data import ImageFolder, download, load_image_folder
 from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
+from tlhelpers.feature_cache import read_extraction_log
+from tlhelpers.features import Features, cached_features, extract_features
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam, plot_grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
-from tlhelpers.plots import plot_batch, plot_heatmaps, plot_history
+from tlhelpers.plots import plot_batch, plot_heatmaps, plot_histories, plot_history
 from tlhelpers.runtime import record_results, seed_everything
 from tlhelpers.saving import export_for_serving, predict_file, save_and_reload
 from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy
@@ -20,29 +22,34 @@ from tlhelpers.scaling import check_float32_output, configure_precision, get_str
 __version__ = "0.1.0"
 
 __all__ = [
+    "Features",
     "ImageFolder",
     "WeightsError",
     "build_base_model",
     "check_float32_output",
-    "classification_table",
     "configure_precision",
-    "download",
-    "export_for_serving",
-    "get_strategy",
-    "grad_cam",
     "heads",
+    "download",
+    "cached_features",
+    "extract_features",
+    "get_strategy",
     "load_image_folder",
     "plot_batch",
+    "plot_heatmaps",
+    "plot_histories",
+    "plot_history",
+    "read_extraction_log",
+    "record_results",
+    "resolve_weights",
+    "seed_everything",
+    "unfreeze_from",
+    "classification_table",
+    "export_for_serving",
+    "grad_cam",
     "plot_confusion_matrix",
     "plot_grad_cam",
-    "plot_heatmaps",
-    "plot_history",
     "plot_mistakes",
     "predict_dataset",
     "predict_file",
-    "record_results",
-    "resolve_weights",
     "save_and_reload",
-    "seed_everything",
-    "unfreeze_from",
 ]

@@ -134,3 +134,40 @@ def plot_heatmaps(
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def plot_histories(
+    histories: Mapping[str, Any],
+    metrics: Sequence[str] = ("loss", "accuracy"),
+) -> Figure:
+    """Overlay the learning curves of several runs, one colour per run (notebook 04).
+
+    Args:
+        histories: ``{name: History or its .history dict}``.
+        metrics: Metrics to plot, one panel each: validation as solid lines, training dashed.
+
+    Returns:
+        The figure, one axis per metric, with a legend naming each run.
+
+    Raises:
+        KeyError: If a run lacks a metric; the message names the run.
+    """
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.8), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, history) in enumerate(histories.items()):
+        logs = getattr(history, "history", history)
+        for ax, metric in zip(axes.flat, metrics, strict=True):
+            if metric not in logs:
+                raise KeyError(f"run {name!r} has no {metric!r}; it has {sorted(logs)}")
+            epochs = np.arange(1, len(logs[metric]) + 1)
+            colour = colours[i % len(colours)]
+            if f"val_{metric}" in logs:
+                ax.plot(epochs, logs[f"val_{metric}"], "-", color=colour, label=f"{name} (validation)")
+            ax.plot(epochs, logs[metric], "--", color=colour, alpha=0.6, label=f"{name} (training)")
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
