@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics=["accuracy"],
     )
     model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, verbose=2)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     model.save(args.out)
     print(f"saved {args.out}; classes in label order: {class_names}")
 
