@@ -9,7 +9,6 @@ gallery of the most confident mistakes. The grid of predictions is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -18,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report, confusion_matrix
+
+from tlhelpers.plots import image_grid
 
 
 class Predictions(NamedTuple):
@@ -163,12 +164,8 @@ def plot_mistakes(
         ax.text(0.5, 0.5, f"No mistakes: all {len(labels)} images are classified correctly.",
                 ha="center", va="center", transform=ax.transAxes)
         return fig
-    cols = min(len(wrong), 3)
-    rows = math.ceil(len(wrong) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, wrong, strict=False):
+    fig, axes = image_grid(len(wrong), panel=(2.8, 3.0))
+    for ax, i in zip(axes, wrong, strict=True):
         ax.imshow(np.clip(np.asarray(images[i]), 0, 255).astype("uint8"))
         ax.set_title(f"true: {class_names[int(labels[i])]}\npredicted: {class_names[int(predicted[i])]} "
                      f"({confidence[i]:.2f})", fontsize=9, color="red")

@@ -12,15 +12,15 @@ the nested ResNet50 by layer names.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
+
+from tlhelpers.plots import image_grid, prediction_title
 
 
 def _is_softmax(layer: keras.layers.Layer) -> bool:
@@ -146,22 +146,13 @@ def plot_grad_cam(
     """
     images = np.asarray(images)[:max_images]
     heatmaps, probabilities = np.asarray(heatmaps), np.asarray(probabilities)
-    cols = min(len(images), 3) or 1
-    rows = max(math.ceil(len(images) / cols), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.8 * rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= len(images):
-            continue
+    fig, axes = image_grid(len(images), panel=(2.8, 2.8))
+    for i, ax in enumerate(axes):
         height, width = images[i].shape[:2]
         ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
         ax.imshow(heatmaps[i], cmap="jet", alpha=alpha, vmin=0, vmax=1, interpolation="bilinear",
                   extent=(-0.5, width - 0.5, height - 0.5, -0.5))
-        guess = int(np.argmax(probabilities[i]))
-        title, colour = f"{class_names[guess]} ({float(probabilities[i][guess]):.2f})", "black"
-        if labels is not None:
-            title = f"{class_names[int(labels[i])]} -> {title}"
-            colour = "black" if guess == int(labels[i]) else "red"
+        title, colour = prediction_title(class_names, probabilities[i], None if labels is None else labels[i])
         ax.set_title(title, fontsize=9, color=colour)
     fig.suptitle("Grad-CAM: where the evidence for the predicted class is")
     fig.tight_layout()

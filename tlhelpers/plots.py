@@ -11,6 +11,34 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
+def image_grid(count: int, panel: tuple[float, float] = (2.6, 2.6)) -> tuple[Figure, list[Any]]:
+    """Make a figure of ``count`` image panels, three per row, axes hidden.
+
+    Returns:
+        The figure and the first ``count`` axes, row by row (the rest stay blank).
+    """
+    cols = min(count, 3) or 1
+    rows = max(math.ceil(count / cols), 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, list(axes.flat)[:count]
+
+
+def prediction_title(class_names: Sequence[str], probabilities: Any, label: int | None = None) -> tuple[str, str]:
+    """Title an image with its predicted class and probability, after its true class if given.
+
+    Returns:
+        ``("true -> predicted (0.97)", colour)``: red when the prediction is wrong, else black;
+        without ``label``, ``("predicted (0.97)", "black")``.
+    """
+    guess = int(np.argmax(probabilities))
+    title = f"{class_names[guess]} ({float(probabilities[guess]):.2f})"
+    if label is None:
+        return title, "black"
+    return f"{class_names[int(label)]} -> {title}", "black" if guess == int(label) else "red"
+
+
 def plot_batch(
     images: Any,
     labels: Any,
@@ -34,19 +62,12 @@ def plot_batch(
     """
     images = np.asarray(images)[:max_images]
     labels = np.asarray(labels)[: len(images)]
-    cols = min(len(images), 3) or 1
-    rows = max(math.ceil(len(images) / cols), 1)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= len(images):
-            continue
+    fig, axes = image_grid(len(images))
+    for i, ax in enumerate(axes):
         ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
         title, colour = class_names[int(labels[i])], "black"
         if predictions is not None:
-            guess = int(np.argmax(predictions[i]))
-            title += f" -> {class_names[guess]} ({float(predictions[i][guess]):.2f})"
-            colour = "black" if guess == int(labels[i]) else "red"
+            title, colour = prediction_title(class_names, predictions[i], labels[i])
         ax.set_title(title, fontsize=9, color=colour)
     fig.tight_layout()
     return fig
