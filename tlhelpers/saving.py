@@ -16,7 +16,9 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
+
+from tlhelpers.images import read_rgb
 
 
 def save_and_reload(model: keras.Model, path: str | os.PathLike, batch: Any) -> keras.Model:
@@ -54,9 +56,9 @@ def save_and_reload(model: keras.Model, path: str | os.PathLike, batch: Any) -> 
 def load_image(path: str | os.PathLike, image_size: Sequence[int]) -> np.ndarray:
     """Read one image file as the dataset pipeline does: RGB, resized, float32 in ``[0, 255]``.
 
-    Pillow decodes the file (the camera's EXIF orientation applied, a GIF's first frame,
-    grey or RGBA made RGB) and ``tf.image.resize`` resizes it bilinearly, like the
-    ``tf.data`` pipeline of :func:`tlhelpers.load_image_folder`.
+    The same :func:`tlhelpers.images.read_rgb` as training decodes the file (any mode,
+    EXIF orientation, a GIF's first frame) and ``tf.image.resize`` resizes it bilinearly,
+    exactly like the ``tf.data`` pipeline of :func:`tlhelpers.load_image_folder`.
 
     Args:
         path: A JPEG, PNG, BMP, GIF or other image file Pillow reads.
@@ -67,18 +69,18 @@ def load_image(path: str | os.PathLike, image_size: Sequence[int]) -> np.ndarray
 
     Raises:
         FileNotFoundError: If ``path`` is not a file.
-        ValueError: If Pillow cannot decode the file.
+        ValueError: If the file cannot be decoded as an image.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"image file '{path}' does not exist; check the path")
+    size = (int(image_size[0]), int(image_size[1]))
     try:
-        with Image.open(path) as image:
-            pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        pixels = read_rgb(path, size)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ValueError(f"'{path}' could not be decoded as an image ({error}); "
                          "use a JPEG, PNG, BMP or GIF file") from None
-    return tf.image.resize(pixels, (int(image_size[0]), int(image_size[1]))).numpy()
+    return tf.image.resize(pixels, size).numpy()
 
 
 def predict_file(
