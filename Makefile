@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 # Execute every notebook on the bundled data; executed copies go to build/notebooks/.
 # WEIGHTS=imagenet (default, downloads 94 MB once), none (random, offline) or a path to the .h5 file.
 run: venv
-	$(PY) -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
 
 test: venv
 	$(PY) -m pytest
