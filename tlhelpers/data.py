@@ -24,8 +24,8 @@ import tensorflow as tf
 
 from tlhelpers.download import download
 from tlhelpers.images import check_images, make_dataset
+from tlhelpers.model import check_image_size
 
-MIN_IMAGE_SIZE = 32  # ResNet50 downsamples 32x; smaller inputs fail inside Keras
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
 
 __all__ = ["ImageFolder", "download", "load_image_folder", "make_dataset"]
@@ -136,10 +136,7 @@ def _stratified_split(paths: list[Path], fraction: float, seed: int) -> tuple[li
     return shuffled[n_val:], shuffled[:n_val]
 
 
-def _check_arguments(root: Path, image_size: tuple[int, int], batch_size: int, validation_split: float) -> None:
-    if min(image_size) < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size {image_size} is below ResNet50's minimum of {MIN_IMAGE_SIZE} pixels; "
-                         "use at least (32, 32), ideally (224, 224)")
+def _check_arguments(root: Path, batch_size: int, validation_split: float) -> None:
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split={validation_split} must be in [0, 1), e.g. 0.2")
     if batch_size < 1:
@@ -179,8 +176,8 @@ def load_image_folder(
             split folders disagree on the classes, or an argument is out of range.
     """
     root = Path(directory).expanduser()
-    image_size = (int(image_size[0]), int(image_size[1]))
-    _check_arguments(root, image_size, batch_size, validation_split)
+    image_size = check_image_size(image_size)
+    _check_arguments(root, batch_size, validation_split)
     splits = _split_folders(root) or {"all": root}
     names = _class_names(splits, classes)
     if len(names) < 2:

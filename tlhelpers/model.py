@@ -24,6 +24,22 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _TOP_LAYERS = ("probs", "predictions", "fc1000")  # the 1000-class classifier, by Keras version
 
 
+MIN_IMAGE_SIZE = 32  # ResNet50 downsamples 32x; smaller inputs fail inside Keras
+
+
+def check_image_size(image_size: tuple[int, int]) -> tuple[int, int]:
+    """Return ``image_size`` as two ints.
+
+    Raises:
+        ValueError: If a side is below ResNet50's minimum of 32 pixels.
+    """
+    size = (int(image_size[0]), int(image_size[1]))
+    if min(size) < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size {size} is below ResNet50's minimum of {MIN_IMAGE_SIZE} pixels; "
+                         "use at least (32, 32), ideally (224, 224)")
+    return size
+
+
 class WeightsError(RuntimeError):
     """The ResNet50 weights could not be found, downloaded or loaded."""
 
@@ -150,10 +166,8 @@ def build_base_model(
             another architecture (or for ``include_top=True``).
         ValueError: If ``image_size`` is below 32 pixels.
     """
-    if min(image_size) < 32:
-        raise ValueError(f"image_size {tuple(image_size)} is below ResNet50's minimum of 32 pixels")
+    shape = (*check_image_size(image_size), 3)
     resolved = resolve_weights(weights)
-    shape = (int(image_size[0]), int(image_size[1]), 3)
     try:
         resnet = keras.applications.ResNet50(include_top=False, weights=resolved, input_shape=shape)
     except (ValueError, OSError) as error:  # OSError: h5py on a file damaged inside
