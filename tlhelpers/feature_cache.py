@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+import xxhash
 
 from tlhelpers.images import DECODING
 
@@ -78,23 +80,37 @@ def _without_names(config: Any) -> Any:
     return config
 
 
+# The configuration's JSON per model object: a built Keras model's layers and their settings are fixed at
+# construction, and get_config deep-copies the whole model (about 0.15 s for ResNet50).
+_CONFIG_JSON: weakref.WeakKeyDictionary[keras.Model, bytes] = weakref.WeakKeyDictionary()
+
+
+def _config_json(model: keras.Model) -> bytes:
+    if model not in _CONFIG_JSON:
+        try:
+            config = _without_names(model.get_config())
+        except NotImplementedError:  # a subclassed model: fall back to the layer types
+            config = [type(layer).__name__ for layer in model.layers]
+        _CONFIG_JSON[model] = json.dumps(config, sort_keys=True, default=str).encode()
+    return _CONFIG_JSON[model]
+
+
 def model_fingerprint(model: keras.Model) -> str:
-    """Hash what a model computes: its configuration and every weight (about 0.4 s for ResNet50).
+    """Hash what a model computes: its configuration and every weight (about 0.02 s for ResNet50's 94 MB).
 
     The configuration covers the preprocessing inside the base (the ImageNet
     mean it subtracts, or a ``Rescaling(1/255)`` put there instead) and the
     ``training=False`` call; layer names and ``trainable`` flags are left out, as
-    they do not change the features. Hashing the loaded weight values, not the
-    weights' source, also tells apart two random initialisations
-    (``weights=None``) and a base changed by fine-tuning.
+    they do not change the features. It is read once per model object (a built
+    model's layers do not change); the weights are read and hashed at every
+    call. Hashing the loaded weight values, not the weights' source, also tells
+    apart two random initialisations (``weights=None``) and a base changed by
+    fine-tuning.
     """
-    try:
-        config = _without_names(model.get_config())
-    except NotImplementedError:  # a subclassed model: fall back to the layer types
-        config = [type(layer).__name__ for layer in model.layers]
-    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode(), usedforsecurity=False)
+    digest = xxhash.xxh3_128(_config_json(model))  # 128-bit, about 15 GB/s: 94 MB take ~6 ms (SHA-1: ~70 ms)
     for weight in model.weights:
-        value = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+        # np.asarray of the TensorFlow tensor reads the weight without copying it (convert_to_numpy copies).
+        value = np.ascontiguousarray(np.asarray(tf.convert_to_tensor(weight)))
         digest.update(f"{value.dtype}{value.shape}".encode())
         digest.update(memoryview(value).cast("B"))
     return digest.hexdigest()
@@ -125,7 +141,7 @@ def feature_key(base_model: keras.Model, files: Sequence[tuple[Path, int]], imag
 
 
 def _checksum(array: np.ndarray) -> str:
-    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+    return xxhash.xxh3_128(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
 
 
 def save_arrays(path: Path, features: np.ndarray, labels: np.ndarray, meta: dict[str, Any]) -> None:
@@ -135,7 +151,7 @@ def save_arrays(path: Path, features: np.ndarray, labels: np.ndarray, meta: dict
     disk, then renamed over ``path``; readers see the old file or the new one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {**meta, "features_sha256": _checksum(features)}
+    meta = {**meta, "features_xxh3_128": _checksum(features)}
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
@@ -177,7 +193,7 @@ def load_arrays(path: Path, key: str, shape: tuple[int, ...], dtype: str,
         f"features have shape {features.shape}, expected {shape}": features.shape != tuple(shape),
         f"features are {features.dtype}, expected {dtype}": features.dtype != np.dtype(dtype),
         "its labels differ from the image folder's": not np.array_equal(stored_labels, labels),
-        "the features' checksum does not match": meta.get("features_sha256") != _checksum(features),
+        "the features' checksum does not match": meta.get("features_xxh3_128") != _checksum(features),
     }
     wrong = [problem for problem, failed in problems.items() if failed]
     if wrong:
