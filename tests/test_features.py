@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import weakref
 from pathlib import Path
 
 import keras
@@ -11,9 +13,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_image
-from tlhelpers import feature_cache
+from tlhelpers import feature_cache, features
 from tlhelpers.data import ImageFolder, load_image_folder, make_dataset
-from tlhelpers.features import cached_features, default_augmentation
+from tlhelpers.features import cached_features, default_augmentation, extraction_batch_size
 from tlhelpers.model import build_base_model
 
 SIZE = 32  # the smallest ResNet50 input: (1, 1, 2048) feature maps, fast on a CPU
@@ -107,6 +109,47 @@ def test_what_the_features_depend_on_is_in_the_key(change, base, image_folder: P
     assert cached_features(base, data, "val", cache_dir=tmp_path, progress=False).from_cache, "both stay cached"
 
 
+def test_one_changed_weight_of_the_same_model_changes_the_key(folder, tmp_path: Path) -> None:
+    """Fine-tuning changes the base in place: the key is computed from the weights at every call."""
+    model = make_base()
+    first = cached_features(model, folder, "val", cache_dir=tmp_path, progress=False)
+    kernel = model.get_layer("resnet50").get_layer("conv5_block3_3_conv").kernel
+    kernel.assign(kernel.numpy() * 1.5)
+    second = cached_features(model, folder, "val", cache_dir=tmp_path, progress=False)
+    assert not second.from_cache and second.key != first.key and extractions(tmp_path) == 2
+    assert not np.allclose(second.features, first.features)
+    expected = model.predict(images_of(folder, "val"), verbose=0)  # the traced pass reads the new weights
+    np.testing.assert_allclose(second.features, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_any_batch_size_gives_the_same_features_with_one_trace(base, folder, tmp_path: Path) -> None:
+    """24 training and 6 validation images in batches of 5: the last, smaller batch is not padded or retraced."""
+    whole = cached_features(base, folder, "train", cache_dir=tmp_path / "a", batch_size=64, progress=False)
+    fives = cached_features(base, folder, "train", cache_dir=tmp_path / "b", batch_size=5, progress=False)
+    cached_features(base, folder, "val", cache_dir=tmp_path / "b", batch_size=5, progress=False)
+    np.testing.assert_allclose(fives.features, whole.features, rtol=1e-5, atol=1e-5)
+    assert features._FORWARD[base].experimental_get_tracing_count() == 1
+
+
+def test_the_traced_forward_pass_does_not_keep_the_model_alive() -> None:
+    model = make_base()
+    features._forward_function(model)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
+
+
+def test_extraction_batches_hold_about_the_pixels_of_32_images_at_224() -> None:
+    assert extraction_batch_size((224, 224)) == 32
+    assert extraction_batch_size((64, 64)) == 392
+    assert extraction_batch_size((448, 448)) == 8
+    assert extraction_batch_size((1000, 1000)) == 1
+    for size in [(32, 32), (96, 128), (160, 160), (300, 200)]:
+        pixels = extraction_batch_size(size) * size[0] * size[1]
+        assert 32 * 224 * 224 - size[0] * size[1] < pixels <= 32 * 224 * 224
+
+
 def _rewrite_with_other_features(path: Path) -> None:
     with np.load(path) as stored:
         meta, labels = stored["meta"], stored["labels"]
@@ -119,7 +162,7 @@ def _rewrite_with_other_shape(path: Path) -> None:
     with np.load(path) as stored:
         meta = json.loads(str(stored["meta"]))
         features, labels = stored["features"][:-1], stored["labels"][:-1]
-    feature_cache.save_arrays(path, features, labels, {k: v for k, v in meta.items() if k != "features_sha256"})
+    feature_cache.save_arrays(path, features, labels, {k: v for k, v in meta.items() if k != "features_xxh3_128"})
 
 
 DAMAGE = {
@@ -159,6 +202,7 @@ def test_float16_halves_the_memory_and_stays_close(base, folder, tmp_path: Path)
     assert half.features.dtype == np.float16 and half.features.nbytes * 2 == full.features.nbytes
     assert again.from_cache and again.features.dtype == np.float16
     np.testing.assert_allclose(half.features.astype("float32"), full.features, rtol=2e-3, atol=1e-3)
+    assert half.dataset().options().autotune.enabled is False  # see tlhelpers.images.PIPELINE_OPTIONS
     batch, labels = next(iter(half.dataset(batch_size=5)))
     assert batch.dtype.name == "float32" and batch.shape == (5, 1, 1, 2048) and labels.shape == (5,)
 
@@ -202,7 +246,8 @@ def test_augmented_copies_are_seeded_and_keyed(base, folder, tmp_path: Path) -> 
     [({"split": "test"}, "split 'test' has no images"),
      ({"dtype": "float64"}, "dtype='float64' is not supported"),
      ({"split": "val", "augment_copies": 1}, "training split only"),
-     ({"augment_copies": -1}, "augment_copies=-1")],
+     ({"augment_copies": -1}, "augment_copies=-1"),
+     ({"batch_size": 0}, "batch_size=0: use a positive whole number")],
 )
 def test_bad_arguments_say_what_to_do(kwargs, message, base, folder, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=message):

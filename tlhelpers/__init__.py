@@ -10,7 +10,7 @@ from tlhelpers import heads
 from tlhelpers.data import ImageFolder, download, load_image_folder
 from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
 from tlhelpers.feature_cache import read_extraction_log
-from tlhelpers.features import Features, cached_features, extract_features
+from tlhelpers.features import Features, cached_features, extract_features, extraction_batch_size
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam, plot_grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
@@ -32,6 +32,7 @@ __all__ = [
     "download",
     "cached_features",
     "extract_features",
+    "extraction_batch_size",
     "get_strategy",
     "load_image_folder",
     "plot_batch",
