@@ -24,9 +24,11 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 def test_classes_counts_and_batches(image_folder: Path) -> None:
-    data = load_image_folder(image_folder, image_size=(48, 40), batch_size=4, validation_split=0.2, seed=1)
+    data = load_image_folder(image_folder, image_size=(48, 40), batch_size=4, validation_split=0.2, test_split=0.0,
+                             seed=1)
     assert data.class_names == ["blue", "green", "red"]
-    assert data.counts == {"train": {"blue": 8, "green": 8, "red": 8}, "val": {"blue": 2, "green": 2, "red": 2}}
+    assert data.counts == {"train": {"blue": 8, "green": 8, "red": 8}, "val": {"blue": 2, "green": 2, "red": 2},
+                           "test": {"blue": 0, "green": 0, "red": 0}}
     images, labels = next(iter(data.train_ds))
     assert images.shape == (4, 48, 40, 3) and images.dtype.name == "float32"
     assert labels.dtype.name == "int32"
@@ -47,17 +49,66 @@ def test_split_is_seeded_stratified_and_disjoint(image_folder: Path) -> None:
     first = load_image_folder(image_folder, image_size=(32, 32), seed=3)
     again = load_image_folder(image_folder, image_size=(32, 32), seed=3)
     other = load_image_folder(image_folder, image_size=(32, 32), seed=4)
-    assert first.files == again.files
-    assert first.files["val"] != other.files["val"]
-    train = {p for p, _ in first.files["train"]}
-    val = {p for p, _ in first.files["val"]}
-    assert not train & val and len(train | val) == 30
+    assert first.files == again.files, "the same seed picks the same files on every run"
+    assert first.files["val"] != other.files["val"] and first.files["test"] != other.files["test"]
+    train, val, test = ({p for p, _ in first.files[s]} for s in ("train", "val", "test"))
+    assert not train & val and not train & test and not val & test
+    assert len(train | val | test) == 30
+    assert first.counts == {"train": dict.fromkeys(first.class_names, 6), "val": dict.fromkeys(first.class_names, 2),
+                            "test": dict.fromkeys(first.class_names, 2)}, "stratified: each class split 6/2/2"
+    for split in ("train", "val", "test"):
+        assert all(p.parent.name == first.class_names[y] for p, y in first.files[split]), "labels follow folders"
+
+
+def test_default_split_gives_test_ds(image_folder: Path) -> None:
+    data = load_image_folder(image_folder, image_size=(32, 32), batch_size=4)
+    assert data.test_ds is not None
+    labels = np.concatenate([y.numpy() for _, y in data.test_ds])
+    assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2], "the test split, in dataset order, not shuffled"
+    assert np.array_equal(labels, [y for _, y in data.files["test"]])
+    assert "test" in data.summary().splitlines()[0]
+
+
+def test_test_split_does_not_move_when_validation_split_changes(image_folder: Path) -> None:
+    """Test first, then validation, from one shuffle: the test images depend on the seed and test_split only."""
+    small = load_image_folder(image_folder, image_size=(32, 32), validation_split=0.1, test_split=0.2)
+    large = load_image_folder(image_folder, image_size=(32, 32), validation_split=0.4, test_split=0.2)
+    assert small.files["test"] == large.files["test"]
+    assert {p for p, _ in small.files["val"]} < {p for p, _ in large.files["val"]}
+    no_test = load_image_folder(image_folder, image_size=(32, 32), validation_split=0.2, test_split=0.0)
+    assert no_test.test_ds is None and no_test.files["test"] == []
+    assert sum(no_test.counts["train"].values()) == 24
+
+
+def test_bundled_shapes_split_24_8_8() -> None:
+    data = load_image_folder(Path(__file__).parents[1] / "data" / "shapes", image_size=(32, 32))
+    for split, n in (("train", 24), ("val", 8), ("test", 8)):
+        assert data.counts[split] == dict.fromkeys(data.class_names, n), split
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"test_split": 1.0}, r"test_split=1.0 must be in \[0, 1\)"),
+    ({"test_split": -0.1}, r"test_split=-0.1 must be in"),
+    ({"validation_split": 0.5, "test_split": 0.5}, r"validation_split=0.5 \+ test_split=0.5 must be below 1"),
+])
+def test_refuses_bad_test_split(image_folder: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        load_image_folder(image_folder, **kwargs)
+
+
+def test_refuses_a_class_left_without_training_images(image_folder: Path) -> None:
+    for path in sorted((image_folder / "green").iterdir())[2:]:
+        path.unlink()  # the test's own copy: green keeps 2 images, one for validation and one for test
+    with pytest.raises(ValueError, match=r"class 'green' has 2 usable image\(s\).*keep one for training"):
+        load_image_folder(image_folder, image_size=(32, 32))
+    data = load_image_folder(image_folder, image_size=(32, 32), test_split=0.0)
+    assert data.counts["train"]["green"] == 1 and data.counts["val"]["green"] == 1
 
 
 def test_classes_argument_selects_and_orders(image_folder: Path) -> None:
     data = load_image_folder(image_folder, image_size=(32, 32), classes=["red", "blue"])
     assert data.class_names == ["red", "blue"]
-    assert sum(data.counts["train"].values()) + sum(data.counts["val"].values()) == 20
+    assert sum(sum(c.values()) for c in data.counts.values()) == 20
 
 
 def test_skips_non_images_and_empty_files_and_modifies_nothing(image_folder: Path) -> None:
@@ -67,11 +118,11 @@ def test_skips_non_images_and_empty_files_and_modifies_nothing(image_folder: Pat
     write_image(image_folder / "green" / "UPPER.PNG", (0, 200, 0))
     before = _hashes(image_folder)
     with pytest.warns(UserWarning, match="3 file"):
-        data = load_image_folder(image_folder, image_size=(32, 32), validation_split=0.0)
+        data = load_image_folder(image_folder, image_size=(32, 32), validation_split=0.0, test_split=0.0)
     assert sorted(p.name for p, _ in data.skipped) == [".DS_Store", "empty.png", "notes.txt"]
     assert all(reason for _, reason in data.skipped)
     assert data.counts["train"]["green"] == 11, "upper-case extensions are images too"
-    assert data.val_ds is None
+    assert data.val_ds is None and data.test_ds is None
     for _ in data.train_ds:  # a full epoch decodes every listed file
         pass
     assert _hashes(image_folder) == before, "the user's folder must not change"
@@ -205,7 +256,8 @@ def test_messy_folder_uses_every_image_and_lists_the_rest(messy_folder: Path) ->
     before = _hashes(messy_folder)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = load_image_folder(messy_folder, image_size=(32, 32), batch_size=5, validation_split=0.0)
+        data = load_image_folder(messy_folder, image_size=(32, 32), batch_size=5, validation_split=0.0,
+                                 test_split=0.0)
     assert data.class_names == ["cats", "dogs"], "hidden and __MACOSX folders are not classes"
     used = {str(p.relative_to(messy_folder / "cats").as_posix()) for p, y in data.files["train"] if y == 0}
     assert used == set(GOOD_FILES)
@@ -286,7 +338,7 @@ def test_a_thousand_files_are_checked_in_seconds(tmp_path: Path) -> None:
     start = time.perf_counter()
     data = load_image_folder(tmp_path, image_size=(32, 32))
     elapsed = time.perf_counter() - start
-    assert sum(data.counts["train"].values()) + sum(data.counts["val"].values()) == 1000
+    assert sum(sum(c.values()) for c in data.counts.values()) == 1000
     assert elapsed < 15, f"checking 1000 small files took {elapsed:.1f} s"
 
 
@@ -304,7 +356,7 @@ def _split_layout(root: Path, splits: dict[str, list[str]], per_class: int = 3) 
 
 def test_train_val_test_folders_are_the_split(tmp_path: Path) -> None:
     root = _split_layout(tmp_path, {s: ["red", "green"] for s in ("train", "val", "test")})
-    data = load_image_folder(root, image_size=(32, 32), validation_split=0.5)
+    data = load_image_folder(root, image_size=(32, 32), validation_split=0.5, test_split=0.3)
     assert data.class_names == ["green", "red"]
     assert data.counts == {s: {"green": 3, "red": 3} for s in ("train", "val", "test")}
     for split in ("train", "val", "test"):
@@ -314,13 +366,17 @@ def test_train_val_test_folders_are_the_split(tmp_path: Path) -> None:
 
 
 def test_validation_folder_name_and_train_only_split(tmp_path: Path) -> None:
-    data = load_image_folder(_split_layout(tmp_path / "a", {"train": ["red", "green"], "validation": ["red", "green"]}),
-                             image_size=(32, 32))
-    assert data.counts["val"] == {"green": 3, "red": 3} and data.test_ds is None
+    data = load_image_folder(_split_layout(tmp_path / "a", {"train": ["red", "green"], "validation": ["red", "green"]},
+                                           per_class=5), image_size=(32, 32), test_split=0.2)
+    assert data.counts["val"] == {"green": 5, "red": 5}, "the validation/ folder is the validation split"
+    assert data.counts["train"] == {"green": 4, "red": 4}, "without test/, test comes out of train/"
+    assert data.counts["test"] == {"green": 1, "red": 1} and data.test_ds is not None
+    assert all(p.parts[-3] == "train" for p, _ in data.files["test"])
     data = load_image_folder(_split_layout(tmp_path / "b", {"train": ["red", "green"], "test": ["red", "green"]},
-                                           per_class=5), image_size=(32, 32), validation_split=0.2)
+                                           per_class=5), image_size=(32, 32), validation_split=0.2, test_split=0.4)
     assert data.counts["train"] == {"green": 4, "red": 4}, "without val/, validation comes out of train/"
     assert data.counts["val"] == {"green": 1, "red": 1} and data.counts["test"] == {"green": 5, "red": 5}
+    assert all(p.parts[-3] == "test" for p, _ in data.files["test"]), "test_split is unused with a test/ folder"
 
 
 def test_split_folders_must_agree_on_classes(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ The layout is the one most image datasets and most users' own photos have::
 
 Every file is decoded once before training (see :mod:`tlhelpers.images`): files that are not
 usable images are listed in ``skipped`` with the reason, and never stop an epoch half-way.
-Without split folders the split is made in Python, stratified by class and the same on every
-run with the same seed. Nothing in the folder is ever modified, moved or deleted.
+Without split folders the train / validation / test split is made in Python, stratified by
+class and the same on every run with the same seed; with ``train/`` and ``val/`` but no ``test/``,
+the test split is held out of ``train/``. Nothing in the folder is ever modified, moved or deleted.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class ImageFolder:
             RGB in ``[0, 255]`` of shape ``(batch, height, width, 3)``, labels
             int32 class indices of shape ``(batch,)``.
         val_ds: The same for the validation split (not shuffled), or ``None``.
-        test_ds: The test split when the folder has a ``test/`` folder, else ``None``.
+        test_ds: The test split (not shuffled): the ``test/`` folder if there is one, else
+            ``test_split`` of each class; ``None`` when ``test_split=0`` and there is no ``test/``.
         counts: ``{split: {class_name: number_of_images}}``.
         files: ``{split: [(path, label), ...]}`` in the order the dataset uses.
         skipped: ``(path, reason)`` for every file that is not used.
@@ -127,18 +129,32 @@ def _class_names(splits: dict[str, Path], classes: list[str] | None) -> list[str
     return names
 
 
-def _stratified_split(paths: list[Path], fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+def _held_out(n: int, fraction: float) -> int:
+    """Images of a class of ``n`` to hold out: at least one when ``fraction > 0``, so every class is in every split."""
+    return max(round(n * fraction), 1) if fraction > 0 else 0
+
+
+def _three_way_split(paths: list[Path], validation_split: float, test_split: float,
+                     seed: int) -> tuple[list[Path], list[Path], list[Path]]:
+    """Split one class with one seeded shuffle: test first, then validation, the rest is train.
+
+    Taking test first means the test images depend only on the seed and ``test_split``:
+    changing ``validation_split`` never moves an image into or out of the test split.
+    """
     shuffled = list(paths)
     random.Random(seed).shuffle(shuffled)
-    n_val = round(len(shuffled) * fraction)
-    if fraction > 0 and len(shuffled) >= 2:
-        n_val = min(max(n_val, 1), len(shuffled) - 1)
-    return shuffled[n_val:], shuffled[:n_val]
+    n_test = _held_out(len(shuffled), test_split)
+    n_val = _held_out(len(shuffled), validation_split)
+    return shuffled[n_test + n_val:], shuffled[n_test:n_test + n_val], shuffled[:n_test]
 
 
-def _check_arguments(root: Path, batch_size: int, validation_split: float) -> None:
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split={validation_split} must be in [0, 1), e.g. 0.2")
+def _check_arguments(root: Path, batch_size: int, validation_split: float, test_split: float) -> None:
+    for name, value in (("validation_split", validation_split), ("test_split", test_split)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name}={value} must be in [0, 1), e.g. 0.2")
+    if validation_split + test_split >= 1:
+        raise ValueError(f"validation_split={validation_split} + test_split={test_split} must be below 1, "
+                         "so that images are left for training; e.g. 0.2 and 0.2")
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be at least 1")
     if not root.is_dir():
@@ -151,10 +167,11 @@ def load_image_folder(
     image_size: tuple[int, int] = (224, 224),
     batch_size: int = 32,
     validation_split: float = 0.2,
+    test_split: float = 0.2,
     seed: int = 0,
     classes: list[str] | None = None,
 ) -> ImageFolder:
-    """Check a one-folder-per-class image folder and turn it into train/validation(/test) datasets.
+    """Check a one-folder-per-class image folder and turn it into train/validation/test datasets.
 
     Args:
         directory: The folder holding one sub-folder per class, or ``train/``,
@@ -163,7 +180,11 @@ def load_image_folder(
         batch_size: Images per batch.
         validation_split: Fraction of each class held out for validation
             (stratified, seeded), in ``[0, 1)``; unused when there is a ``val/`` folder.
-        seed: Seed of the split and of the training shuffle.
+        test_split: Fraction of each class held out for the test split, in ``[0, 1)``,
+            taken before validation from the same seeded shuffle; unused when there is a
+            ``test/`` folder. ``validation_split + test_split`` must be below 1.
+        seed: Seed of the split and of the training shuffle: the same seed picks the
+            same files for each split on every run.
         classes: Use only these class folders, in this order; default: every
             sub-folder, sorted by name.
 
@@ -172,12 +193,13 @@ def load_image_folder(
 
     Raises:
         FileNotFoundError: If ``directory`` or a requested class folder does not exist.
-        ValueError: If there are fewer than two classes, a class has no usable images,
-            split folders disagree on the classes, or an argument is out of range.
+        ValueError: If there are fewer than two classes, a class has no usable images or
+            too few to keep a training image after the held-out splits, split folders
+            disagree on the classes, or an argument is out of range.
     """
     root = Path(directory).expanduser()
     image_size = check_image_size(image_size)
-    _check_arguments(root, batch_size, validation_split)
+    _check_arguments(root, batch_size, validation_split, test_split)
     splits = _split_folders(root) or {"all": root}
     names = _class_names(splits, classes)
     if len(names) < 2:
@@ -188,7 +210,8 @@ def load_image_folder(
               for split, folder in splits.items() for name in names}
     problems = check_images([p for paths in listed.values() for p in paths])
     skipped = sorted(skipped + list(problems.items()))
-    split_files: dict[str, list[tuple[Path, int]]] = {"train": [], "val": []}
+    split_files: dict[str, list[tuple[Path, int]]] = {"train": [], "val": [], "test": []}
+    fractions = (0.0 if "val" in splits else validation_split, 0.0 if "test" in splits else test_split)
     for (split, name), paths in listed.items():
         usable = [p for p in paths if p not in problems]
         if not usable:
@@ -196,12 +219,16 @@ def load_image_folder(
             raise ValueError(f"class folder '{splits[split] / name}' holds no usable images ({reasons}); "
                              "add images, remove the folder, or choose classes with classes=[...]")
         label = names.index(name)
-        if split == "all" or (split == "train" and "val" not in splits):
-            train, val = _stratified_split(usable, validation_split, seed)
-            split_files["train"] += [(p, label) for p in train]
-            split_files["val"] += [(p, label) for p in val]
-        else:
-            split_files.setdefault(split, []).extend((p, label) for p in usable)
+        if split in ("val", "test"):
+            split_files[split] += [(p, label) for p in usable]
+            continue
+        parts = dict(zip(("train", "val", "test"), _three_way_split(usable, *fractions, seed), strict=True))
+        if not parts["train"]:
+            raise ValueError(f"class '{name}' has {len(usable)} usable image(s) in '{splits[split]}': too few to "
+                             f"hold out validation_split={fractions[0]} and test_split={fractions[1]} and keep "
+                             "one for training; add images, or lower validation_split / test_split")
+        for part, part_paths in parts.items():
+            split_files[part] += [(p, label) for p in part_paths]
     if skipped:
         warnings.warn(f"{len(skipped)} file(s) in '{root}' are not used (first: '{skipped[0][0].name}', "
                       f"{skipped[0][1]}); see .skipped for each path and reason", stacklevel=2)
