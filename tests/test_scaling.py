@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keras
 import pytest
+import tensorflow as tf
 
 from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy
 
@@ -79,18 +80,34 @@ def test_mirrored_strategy_trains_on_two_logical_cpus() -> None:
     assert result["loss"] > 0 and result["kernel_moved"]
 
 
-def test_one_device_gets_the_default_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_devices_it_mirrors_two_or_more_gpus_else_takes_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """Holds on any machine: no GPU, one GPU or several (the branch is chosen by what is visible)."""
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     strategy = get_strategy()
-    assert strategy.num_replicas_in_sync == 1
-    assert type(strategy).__name__ == "_DefaultDistributionStrategy"
-    assert "Using the default strategy on one device" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    if len(gpus) >= 2:
+        assert isinstance(strategy, tf.distribute.MirroredStrategy)
+        assert strategy.num_replicas_in_sync == len(gpus)
+        assert printed.startswith(f"Using MirroredStrategy over {len(gpus)} devices")
+    else:
+        assert strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy()
+        assert strategy.num_replicas_in_sync == 1
+        with strategy.scope():
+            assert not tf.distribute.has_strategy(), "the default strategy's scope changes nothing"
+        device = gpus[0] if gpus else "the CPU"
+        assert printed == f"Using the default strategy on one device: {device}\n"
 
 
-def test_mixed_precision_on_a_cpu_warns_and_stays_float32(restore_policy: None) -> None:
-    with pytest.warns(UserWarning, match="mixed precision needs a GPU"):
-        assert configure_precision(True) == "float32"
-    assert keras.mixed_precision.global_policy().name == "float32"
+def test_mixed_precision_is_granted_on_a_gpu_and_refused_without(restore_policy: None) -> None:
+    if tf.config.list_logical_devices("GPU"):
+        assert configure_precision(True) == "mixed_float16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    else:
+        with pytest.warns(UserWarning, match="mixed precision needs a GPU"):
+            assert configure_precision(True) == "float32"
+        assert keras.mixed_precision.global_policy().name == "float32"
     assert configure_precision(False) == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_a_float16_softmax_is_caught(restore_policy: None) -> None:
