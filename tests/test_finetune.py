@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
-from tlhelpers.finetune import find_resnet, unfreeze_from
+from tlhelpers.finetune import class_names_path, find_resnet, reusable_head, unfreeze_from
 from tlhelpers.model import build_base_model
 
 SIZE = 32
@@ -118,3 +120,36 @@ def test_fine_tuning_moves_conv5_only_and_keeps_batchnorm_statistics(base: keras
         np.testing.assert_array_equal(after[path], before[path], err_msg=f"frozen {path} changed")
     changed = [path for path in trained if path.endswith("kernel") and not np.array_equal(after[path], before[path])]
     assert changed, "no conv5 kernel moved; the unfrozen weights did not train"
+
+
+def saved_dense_model(path, base_model: keras.Model, class_names: list[str]) -> keras.Model:
+    """What notebook 01 saves: base and a Dense head named "head" in one model, class names next to it."""
+    head = keras.Sequential([keras.Input(base_model.output.shape[1:]), keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(len(class_names), activation="softmax")], name="head")
+    model = keras.Model(base_model.inputs, head(base_model.outputs[0]))
+    model.save(path)
+    class_names_path(path).write_text(json.dumps(class_names))
+    return head
+
+
+def test_a_saved_head_is_reused_only_for_the_same_classes_size_and_base(tmp_path, base: keras.Model) -> None:
+    path = tmp_path / "resnet50_dense_head.keras"
+    assert class_names_path(path) == tmp_path / "resnet50_dense_head.class_names.json"
+    assert reusable_head(path, base, ["a", "b"]) == (None, f"no saved model at {path}")
+    saved_head = saved_dense_model(path, base, ["a", "b"])
+
+    head, reason = reusable_head(path, base, ["a", "b"])
+    assert reason.startswith("reusing the head of") and head is not None
+    for mine, theirs in zip(head.get_weights(), saved_head.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+    head, reason = reusable_head(path, base, ["b", "a"])
+    assert head is None and "trained on the classes ['a', 'b'], not on ['b', 'a']" in reason
+    head, reason = reusable_head(path, build_base_model((SIZE + 32, SIZE + 32), weights=None), ["a", "b"])
+    assert head is None and "takes images of shape (32, 32, 3), not (64, 64, 3)" in reason
+    keras.utils.set_random_seed(1)
+    head, reason = reusable_head(path, build_base_model((SIZE, SIZE), weights=None), ["a", "b"])
+    assert head is None and "other weights than the base built here" in reason
+    class_names_path(path).unlink()
+    head, reason = reusable_head(path, base, ["a", "b"])
+    assert head is None and "has no class names saved next to it" in reason

@@ -14,7 +14,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy
+from tlhelpers.scaling import check_float32_output, check_in_scope, configure_precision, get_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ MIRRORED_RUN = textwrap.dedent("""
 
     from tlhelpers.finetune import unfreeze_from
     from tlhelpers.model import build_base_model
-    from tlhelpers.scaling import get_strategy
+    from tlhelpers.scaling import check_in_scope, get_strategy
 
     keras.utils.set_random_seed(0)
     strategy = get_strategy(devices=["/cpu:0", "/cpu:1"])
@@ -45,6 +45,13 @@ MIRRORED_RUN = textwrap.dedent("""
         outputs = keras.layers.Dense(2, activation="softmax", dtype="float32")(features)
         model = keras.Model(inputs, outputs)
         model.compile(keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", jit_compile=False)
+    check_in_scope(model, strategy)
+    outside = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="outside")  # built outside the scope
+    try:
+        check_in_scope(outside, strategy)
+        refused = ""
+    except ValueError as error:
+        refused = str(error)
     kernel = base_model.get_layer("resnet50").get_layer("conv5_block3_3_conv").kernel
     before = kernel.numpy().copy()
     images = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
@@ -57,6 +64,8 @@ MIRRORED_RUN = textwrap.dedent("""
         "mirrored_kernel": isinstance(kernel.value, tf.distribute.DistributedValues),
         "loss": float(history.history["loss"][-1]),
         "kernel_moved": bool(not np.array_equal(before, kernel.numpy())),
+        "outside_distributed": isinstance(outside.layers[0].kernel.value, tf.distribute.DistributedValues),
+        "refused": refused,
     }))
 """)
 
@@ -78,6 +87,14 @@ def test_mirrored_strategy_trains_on_two_logical_cpus() -> None:
     assert result["strategy"] == "MirroredStrategy" and result["replicas"] == 2
     assert result["model_strategy_is_it"] and result["mirrored_kernel"]
     assert result["loss"] > 0 and result["kernel_moved"]
+    assert not result["outside_distributed"]
+    assert result["refused"].startswith("2 variables of model 'outside' were created outside MirroredStrategy.scope()")
+    assert "build or load every model" in result["refused"]
+
+
+def test_check_in_scope_accepts_anything_under_the_default_strategy() -> None:
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    check_in_scope(model, tf.distribute.get_strategy())
 
 
 def test_without_devices_it_mirrors_two_or_more_gpus_else_takes_the_default(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,12 @@ from your small batches and undo what the base learned.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import keras
+import numpy as np
 
 STAGES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 _EXAMPLE_LAYERS = ("conv4_block1_1_conv", "conv5_block1_1_conv", "conv5_block2_1_conv", "conv5_block3_out")
@@ -118,3 +123,58 @@ def unfreeze_from(model_or_resnet: keras.Model, start: str = "conv5") -> list[st
     for index, layer in enumerate(resnet.layers):
         layer.trainable = index >= first and not isinstance(layer, keras.layers.BatchNormalization)
     return [layer.name for layer in resnet.layers if layer.trainable_weights]
+
+
+def class_names_path(model_path: str | os.PathLike) -> Path:
+    """Where the class names of a saved model are kept: next to it, ``name.keras`` -> ``name.class_names.json``.
+
+    A ``.keras`` file does not record which folder each output unit stands for;
+    write ``json.dumps(class_names)`` to this path when you save a model whose
+    head you want to reuse (notebook 05 reads it before reusing a head).
+    """
+    path = Path(model_path)
+    return path.with_name(path.name.removesuffix(".keras") + ".class_names.json")
+
+
+def reusable_head(
+    model_path: str | os.PathLike, base_model: keras.Model, class_names: list[str], head_name: str = "head"
+) -> tuple[keras.Model | None, str]:
+    """Load the head of a saved model if it fits ``base_model`` and ``class_names``, else say why not.
+
+    A head trained on other classes, another image size or another base would
+    start fine-tuning from a wrong model without any error, so it is reused only
+    when all of these hold: the file exists, the class names saved next to it
+    (:func:`class_names_path`) are ``class_names`` in the same order, its input
+    has ``base_model``'s image size, and its ResNet50 has exactly the weights of
+    ``base_model``'s. Call it inside ``strategy.scope()``: loading creates the
+    head's variables.
+
+    Args:
+        model_path: A ``.keras`` file saved by notebook 01 (base and head in one model).
+        base_model: The base built for fine-tuning, from :func:`tlhelpers.build_base_model`.
+        class_names: The class names of the data loaded now, in label order.
+        head_name: The name of the head layer inside the saved model.
+
+    Returns:
+        ``(head, reason)``: the head ``keras.Model`` (feature maps
+        ``(batch, h, w, 2048)`` in, probabilities ``(batch, classes)`` out) and a
+        sentence saying it is reused; or ``(None, reason)`` with the reason it
+        is not.
+    """
+    path = Path(model_path)
+    if not path.exists():
+        return None, f"no saved model at {path}"
+    names_path = class_names_path(path)
+    if not names_path.exists():
+        return None, f"{path} has no class names saved next to it ({names_path.name}), so its classes are unknown"
+    saved_names = json.loads(names_path.read_text())
+    if saved_names != list(class_names):
+        return None, f"{path} was trained on the classes {saved_names}, not on {list(class_names)}"
+    saved = keras.models.load_model(path, safe_mode=True)
+    if tuple(saved.input_shape) != tuple(base_model.input_shape):
+        return None, f"{path} takes images of shape {saved.input_shape[1:]}, not {base_model.input_shape[1:]}"
+    saved_weights = find_resnet(saved).get_weights()
+    weights = find_resnet(base_model).get_weights()
+    if len(saved_weights) != len(weights) or not all(map(np.array_equal, saved_weights, weights)):
+        return None, f"the ResNet50 in {path} has other weights than the base built here (another WEIGHTS?)"
+    return saved.get_layer(head_name), f"reusing the head of {path}: same classes, image size and base weights"

@@ -2,29 +2,35 @@
 
 The pattern, in a notebook::
 
-    strategy = tlhelpers.get_strategy()        # mirrored over 2+ GPUs, else the default
+    strategy = tlhelpers.get_strategy()        # first: before the data and any model
     tlhelpers.configure_precision(MIXED_PRECISION)
-    with strategy.scope():                     # build AND compile inside the scope
+    global_batch_size = BATCH_SIZE * strategy.num_replicas_in_sync   # BATCH_SIZE per replica
+    data = tlhelpers.load_image_folder(DATA_DIR, batch_size=global_batch_size, ...)
+    with strategy.scope():                     # build or load every model, and compile, inside the scope
         base_model = tlhelpers.build_base_model(IMAGE_SIZE, WEIGHTS)
         ...
         outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
         model = keras.Model(inputs, outputs)
-        model.compile(optimizer, loss, metrics=["accuracy"], jit_compile=XLA)
+        model.compile(optimizer, loss, metrics=["accuracy"], jit_compile=XLA)  # XLA = "auto", Keras' default
+    tlhelpers.check_in_scope(model, strategy)
     tlhelpers.check_float32_output(model)
 
-* **Batch size.** ``fit`` splits each batch over the replicas, so scale the batch
-  with the number of devices: ``BATCH_SIZE * strategy.num_replicas_in_sync``.
+* **Batch size.** ``fit`` splits each batch of the dataset over the replicas, so
+  the pipeline batches ``BATCH_SIZE * strategy.num_replicas_in_sync`` images and
+  each device keeps ``BATCH_SIZE``. That is why the strategy comes before the data.
 * **Several machines.** ``tf.distribute.MultiWorkerMirroredStrategy`` follows the
-  same pattern, with a ``TF_CONFIG`` environment variable on each worker.
+  same pattern, with a ``TF_CONFIG`` environment variable on each worker, set
+  before the strategy is created (``tests/test_multiworker.py`` runs two workers).
 * **Mixed precision** computes in float16 and keeps the weights in float32.
   ``compile`` then wraps the optimizer in a ``LossScaleOptimizer`` by itself. The
   softmax must compute in float32 (``dtype="float32"`` on the last layer): in
   float16 probabilities round off and the loss can overflow. It pays off on
   GPUs with Tensor Cores (compute capability 7.0 or higher).
 * **XLA** compiles the training step into fused kernels: ``compile(...,
-  jit_compile=True)``. Keras' default, ``"auto"``, already turns it on for a
-  model on one GPU and off on a CPU or under a ``tf.distribute`` strategy;
-  pass ``True`` or ``False`` to choose. The first step is slower (compilation).
+  jit_compile=True)``. Keras' default, ``"auto"``, turns it on when TensorFlow
+  sees a GPU, no ``tf.distribute`` strategy is in scope and every layer supports
+  it, and off on a CPU-only machine or under a strategy; pass ``True`` or
+  ``False`` to choose. The first step is slower (compilation).
 """
 
 from __future__ import annotations
@@ -109,3 +115,30 @@ def check_float32_output(model: keras.Model) -> None:
             raise ValueError(f"output {name!r} of model {model.name!r} is {tensor.dtype}; give the last layer "
                              "dtype='float32', e.g. keras.layers.Dense(num_classes, activation='softmax', "
                              "dtype='float32'), so the softmax and the loss compute in float32")
+
+
+def check_in_scope(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Check that every variable of ``model`` was created inside ``strategy.scope()``.
+
+    Under a ``MirroredStrategy`` a variable created inside the scope is mirrored,
+    one copy per device kept in sync; one created outside (a model built or
+    loaded before ``with strategy.scope():``) is an ordinary variable on one
+    device. Under the default strategy every variable passes.
+
+    Args:
+        model: A built model.
+        strategy: The strategy its training runs under.
+
+    Raises:
+        ValueError: If a variable is not distributed; the message names up to
+            three of them and says to build or load the model inside the scope.
+    """
+    with strategy.scope():
+        if not tf.distribute.has_strategy():  # the default strategy: nothing is distributed, nothing needs to be
+            return
+    outside = [variable.path for variable in model.variables
+               if not isinstance(getattr(variable, "value", variable), tf.distribute.DistributedValues)]
+    if outside:
+        raise ValueError(f"{len(outside)} variables of model {model.name!r} were created outside "
+                         f"{type(strategy).__name__}.scope(), e.g. {', '.join(outside[:3])}; build or load every "
+                         "model (and the head you reuse) inside `with strategy.scope():`")
