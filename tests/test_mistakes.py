@@ -24,14 +24,14 @@ TRAIN_CELL = "history = model.fit("
 PREPROCESS = "x = keras.applications.resnet50.preprocess_input(inputs)"
 MISTAKES = [
     pytest.param(
-        {"train_ds, val_ds = data.train_ds, data.val_ds":
-         "train_ds, val_ds = data.train_ds.map(lambda x, y: (x / 255, y)), data.val_ds.map(lambda x, y: (x / 255, y))"},
+        {"train_ds, val_ds, test_ds = data.train_ds,": "scaled = lambda x, y: (x / 255, y)\n"
+         "train_ds, val_ds, test_ds = data.train_ds.map(scaled), data.val_ds.map(scaled), data.test_ds.map(scaled)\n#"},
         "low, high = float(tf.reduce_min(images))", "not raw RGB values in [0, 255]",
         id="pipeline-divides-by-255",
     ),
     pytest.param(
-        {"train_ds, val_ds = data.train_ds, data.val_ds":
-         "train_ds, val_ds = data.train_ds.map(lambda x, y: (x / 127.5 - 1, y)), data.val_ds"},
+        {"train_ds, val_ds, test_ds = data.train_ds,": "scaled = lambda x, y: (x / 127.5 - 1, y)\n"
+         "train_ds, val_ds, test_ds = data.train_ds.map(scaled), data.val_ds.map(scaled), data.test_ds.map(scaled)\n#"},
         "low, high = float(tf.reduce_min(images))", "not raw RGB values in [0, 255]",
         id="pipeline-scales-to-minus-one-one",
     ),
