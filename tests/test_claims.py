@@ -33,10 +33,10 @@ import pytest
 import tensorflow as tf
 from keras.applications import resnet50
 
+from tests.conftest import ROOT, write_image
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.heads import conv1x1_head, dense_head
 
-ROOT = Path(__file__).resolve().parents[1]
 CLAIM_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MARKER_START = re.compile(r"<!--\s*claim", re.IGNORECASE)
 MARKER = re.compile(r"<!--\s*claim:[ \t]*(\S*?)[ \t]*-->")
@@ -174,6 +174,23 @@ def test_integer_labels_categorical_crossentropy_raises() -> None:
     model = _mlp("softmax")
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy())
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_image_dataset_from_directory_stops_on_empty_file(tmp_path: Path) -> None:
+    """`keras.utils.image_dataset_from_directory` does not open the files before training: a damaged or empty file
+    with an image extension stops the epoch that reaches it, with `Input is empty`, in the middle of the epoch."""
+    for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+        for i in range(3):
+            write_image(tmp_path / name / f"{name}_{i}.png", colour)
+    (tmp_path / "b" / "z_empty.jpg").write_bytes(b"")  # sorts last: the epoch's final batch
+    dataset = keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(32, 32), batch_size=1, shuffle=False, verbose=False
+    )  # built without complaint
+    batches = 0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Input is empty"):
+        for _ in dataset:
+            batches += 1
+    assert batches == 6  # every good image came out before the empty file stopped the epoch
 
 
 def test_fit_training_reaches_nested_base() -> None:
