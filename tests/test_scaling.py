@@ -14,6 +14,7 @@ import keras
 import pytest
 import tensorflow as tf
 
+from tests.notebook05 import run_notebook
 from tlhelpers.scaling import check_float32_output, check_in_scope, configure_precision, get_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,20 @@ MIRRORED_RUN = textwrap.dedent("""
     except ValueError as error:
         refused = str(error)
     kernel = base_model.get_layer("resnet50").get_layer("conv5_block3_3_conv").kernel
+    # compile -> evaluate -> unfreeze -> fit without a new compile: under a strategy evaluate has built the
+    # optimizer for the old trainable weights, so fit refuses the new ones (notebook 05, "Recompile ...").
+    with strategy.scope():
+        toy = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="first"), keras.layers.Dense(2)])
+        toy.get_layer("first").trainable = False
+        toy.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    x_toy, y_toy = np.random.default_rng(0).normal(size=(16, 4)).astype("float32"), np.arange(16) % 2
+    toy.evaluate(x_toy, y_toy, verbose=0)
+    toy.get_layer("first").trainable = True
+    try:
+        toy.fit(x_toy, y_toy, verbose=0)
+        unfreeze_after_evaluate = "trained"
+    except ValueError as error:
+        unfreeze_after_evaluate = str(error).splitlines()[0]
     before = kernel.numpy().copy()
     images = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
     labels = np.array([0, 1] * 8)
@@ -66,6 +81,7 @@ MIRRORED_RUN = textwrap.dedent("""
         "kernel_moved": bool(not np.array_equal(before, kernel.numpy())),
         "outside_distributed": isinstance(outside.layers[0].kernel.value, tf.distribute.DistributedValues),
         "refused": refused,
+        "unfreeze_after_evaluate": unfreeze_after_evaluate,
     }))
 """)
 
@@ -90,6 +106,7 @@ def test_mirrored_strategy_trains_on_two_logical_cpus() -> None:
     assert not result["outside_distributed"]
     assert result["refused"].startswith("2 variables of model 'outside' were created outside MirroredStrategy.scope()")
     assert "build or load every model" in result["refused"]
+    assert result["unfreeze_after_evaluate"].startswith("Unknown variable"), result["unfreeze_after_evaluate"]
 
 
 def test_check_in_scope_accepts_anything_under_the_default_strategy() -> None:
@@ -135,3 +152,19 @@ def test_a_float16_softmax_is_caught(restore_policy: None) -> None:
     with pytest.raises(ValueError, match="output 'probs' .* is float16; give the last layer dtype='float32'"):
         check_float32_output(careless)
     check_float32_output(careful)
+
+
+def test_notebook_05_runs_under_a_mirrored_strategy_on_two_logical_cpus(tmp_path: Path) -> None:
+    """Every model of notebook 05 is built or loaded in the scope, and the data comes in global batches."""
+    two_cpus = ('import tensorflow as tf\n'
+                'cpu = tf.config.list_physical_devices("CPU")[0]\n'
+                'tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)')
+    mirrored = ("strategy = tlhelpers.get_strategy()",
+                'strategy = tlhelpers.get_strategy(devices=["/cpu:0", "/cpu:1"])')
+    run = run_notebook(tmp_path, edits=(mirrored,), first_cell=two_cpus)
+    assert run.error is None, run.error
+    text = run.text()
+    assert "Using MirroredStrategy over 2 devices: /cpu:0, /cpu:1" in text
+    assert "2 replica(s): the pipeline batches 32 images, 16 per replica" in text
+    assert "BatchNorm moving statistics and frozen lower weights unchanged" in text
+    assert "the reloaded model predicts the same" in text
