@@ -153,3 +153,24 @@ def test_a_saved_head_is_reused_only_for_the_same_classes_size_and_base(tmp_path
     class_names_path(path).unlink()
     head, reason = reusable_head(path, base, ["a", "b"])
     assert head is None and "has no class names saved next to it" in reason
+
+
+def test_notebook_05_reuses_a_compatible_saved_head_and_runs_to_the_end(tmp_path) -> None:
+    """The branch that starts from notebook 01's head: a model saved with the same classes, size and base."""
+    from tests.notebook05 import run_notebook
+
+    build = "    base_model = tlhelpers.build_base_model((IMAGE_SIZE, IMAGE_SIZE), weights=WEIGHTS)\n"
+    save_one = build + (
+        "    os.makedirs(OUTPUT_DIR, exist_ok=True)  # what notebook 01 leaves behind, made here with this base\n"
+        "    saved_head = keras.Sequential([keras.Input(base_model.output.shape[1:]),"
+        " keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(num_classes, activation='softmax')], name='head')\n"
+        "    saved_file = os.path.join(OUTPUT_DIR, 'resnet50_dense_head.keras')\n"
+        "    keras.Model(base_model.inputs, saved_head(base_model.outputs[0])).save(saved_file)\n"
+        "    tlhelpers.finetune.class_names_path(saved_file).write_text(json.dumps(class_names))\n"
+    )
+    run = run_notebook(tmp_path, edits=((build, save_one),))
+    assert run.error is None, run.error
+    text = run.text()
+    assert f"reusing the head of {tmp_path / 'outputs' / 'resnet50_dense_head.keras'}" in text
+    assert "training a single Dense head" not in text
+    assert "the reloaded model predicts the same" in text
