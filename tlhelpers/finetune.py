@@ -5,11 +5,12 @@ ResNet50's layers are named by stage: ``conv1_*``, then ``pool1_*``, then
 layer and every layer after it trainable, except the BatchNormalization layers.
 
 Why BatchNorm stays frozen: a frozen ``BatchNormalization`` layer always runs
-in inference mode, with the ImageNet moving mean and variance. In Keras 3,
-``fit`` calls the model with ``training=True``, and that value reaches the
-nested ResNet50 even though it was called with ``training=False`` when the
-model was built; so a trainable BatchNorm layer would update its statistics
-from your small batches and undo what the base learned.
+in inference mode, with the stored (ImageNet) moving mean and variance. In
+Keras 3, ``fit`` calls the model with ``training=True``, and that value reaches
+the nested ResNet50 even though it was called with ``training=False`` when the
+model was built. A trainable BatchNorm layer would then normalise each training
+batch with that batch's own statistics while validation uses the stored ones,
+which drift towards your small batches (a moving average, momentum 0.99).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def unfreeze_from(model_or_resnet: keras.Model, start: str = "conv5") -> list[st
     ResNet50 (``base_model``, or your full model) becomes trainable so that the
     unfrozen weights do train; the other layers of those containers (your
     head, say) keep the ``trainable`` setting they had. Compile the model
-    again afterwards: ``fit`` only trains what was trainable at ``compile``.
+    again afterwards: once ``fit`` has run, it keeps training what was
+    trainable then until the next ``compile``.
 
     Args:
         model_or_resnet: ``base_model`` from :func:`tlhelpers.build_base_model`,
