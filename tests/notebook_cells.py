@@ -89,3 +89,20 @@ def run_cells(client: NotebookClient, nb: nbformat.NotebookNode, start: int = 0,
             client.execute_cell(cell, index)
         except CellExecutionError as error:
             raise CellError(index, cell.source, error.ename, error.evalue) from None
+
+
+def run_code(client: NotebookClient, source: str) -> str:
+    """Execute ``source`` in ``client``'s kernel, after the cells run so far; return what it printed.
+
+    Raises:
+        CellError: If the code raises (index -1: it is no cell of the notebook).
+    """
+    cell = nbformat.v4.new_code_cell(source)
+    client.nb.cells.append(cell)  # nbclient stores the executed cell at its index
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1)
+    except CellExecutionError as error:
+        raise CellError(-1, source, error.ename, error.evalue) from None
+    finally:
+        client.nb.cells.pop()
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
