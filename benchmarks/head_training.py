@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = args.data_dir or generate_shapes(Path(temp) / "shapes", args.images_per_class)
         size = (args.image_size, args.image_size)
         tlhelpers.seed_everything(args.seed)
-        data = tlhelpers.load_image_folder(data_dir, image_size=size, batch_size=args.batch_size, seed=args.seed)
+        data = tlhelpers.load_image_folder(data_dir, image_size=size, batch_size=args.batch_size, seed=args.seed,
+                                           test_split=0.0)  # no test split: both ways are compared on validation
         base_model = tlhelpers.build_base_model(size, weights=args.weights)
         feature_shape, num_classes = tuple(base_model.output.shape[1:]), len(data.class_names)
         head_a = make_head(feature_shape, num_classes, args.seed)

@@ -33,7 +33,7 @@ def base() -> keras.Model:
 
 @pytest.fixture
 def folder(image_folder: Path) -> ImageFolder:
-    return load_image_folder(image_folder, image_size=(SIZE, SIZE), batch_size=8, seed=0)
+    return load_image_folder(image_folder, image_size=(SIZE, SIZE), batch_size=8, seed=0, test_split=0.0)
 
 
 def images_of(data: ImageFolder, split: str) -> np.ndarray:
