@@ -5,7 +5,8 @@ of Keras, TensorFlow or ResNet50 is followed by a marker naming it::
 
     With a softmax output, `from_logits=True` only earns a warning. <!-- claim: softmax-from-logits-warns -->
 
-and this module holds one test per id, named ``test_`` + the id with ``-`` replaced by ``_``
+and this module holds one test per id (or, for the few that need processes of their own, names it
+in ``TESTED_ELSEWHERE``), named ``test_`` + the id with ``-`` replaced by ``_``
 (``test_softmax_from_logits_warns``). Its docstring quotes the claim; its body shows exactly that on
 a tiny model, so it fails when an upgrade changes the behaviour, naming the sentence to fix.
 
@@ -19,6 +20,7 @@ The tests are small and run on the CPU in seconds; none assumes there is no GPU.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import platform
@@ -41,7 +43,18 @@ from tlhelpers.heads import conv1x1_head, dense_head
 CLAIM_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MARKER_START = re.compile(r"<!--\s*claim", re.IGNORECASE)
 MARKER = re.compile(r"<!--\s*claim:[ \t]*(\S*?)[ \t]*-->")
+# Claims whose proof needs more than a tiny in-process model (fresh interpreters with logical devices, two worker
+# processes): the test that proves each lives in another module, named here as "module::function".
+_MIRRORED = "tests.test_scaling::test_mirrored_strategy_trains_on_two_logical_cpus"
+TESTED_ELSEWHERE = {
+    "strategy-batch-is-global": _MIRRORED,
+    "unfreeze-after-evaluate-under-strategy-fails": _MIRRORED,
+    "multiworker-fit-fails-in-keras": "tests.test_multiworker::test_keras_fit_under_multiworker_still_fails",
+    "multiworker-recipe-keeps-workers-in-sync":
+        "tests.test_multiworker::test_two_workers_fine_tune_to_the_same_weights",
+}
 STRUCTURE_TESTS = {
+    "test_claims_tested_elsewhere_name_existing_tests",
     "test_every_claim_has_a_test_and_every_test_a_claim",
     "test_marker_scanner_finds_ids_and_bad_markers",
 }
@@ -550,13 +563,20 @@ def _documented_claims() -> tuple[dict[str, list[str]], list[str]]:
 
 
 def _tested_claims() -> dict[str, str]:
-    """``{id: test function name}`` for the claim tests of this module."""
+    """``{id: test function name}`` for the claim tests of this module and those in TESTED_ELSEWHERE."""
     functions = inspect.getmembers(sys.modules[__name__], inspect.isfunction)
-    return {
+    tested = {
         name.removeprefix("test_").replace("_", "-"): name
         for name, function in functions
         if name.startswith("test_") and name not in STRUCTURE_TESTS and function.__module__ == __name__
     }
+    return {**tested, **TESTED_ELSEWHERE}
+
+
+def test_claims_tested_elsewhere_name_existing_tests() -> None:
+    for claim, target in TESTED_ELSEWHERE.items():
+        module, function = target.split("::")
+        assert callable(getattr(importlib.import_module(module), function, None)), f"{claim}: no test {target}"
 
 
 def test_marker_scanner_finds_ids_and_bad_markers() -> None:

@@ -70,6 +70,8 @@ MIRRORED_RUN = textwrap.dedent("""
         unfreeze_after_evaluate = str(error).splitlines()[0]
     before = kernel.numpy().copy()
     images = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(images).batch(8))
+    shares = [int(t.shape[0]) for t in strategy.experimental_local_results(next(iter(batches)))]
     labels = np.array([0, 1] * 8)
     history = model.fit(images, labels, batch_size=8, epochs=1, verbose=0)  # 2 steps, 4 images per replica
     print(json.dumps({
@@ -82,6 +84,7 @@ MIRRORED_RUN = textwrap.dedent("""
         "outside_distributed": isinstance(outside.layers[0].kernel.value, tf.distribute.DistributedValues),
         "refused": refused,
         "unfreeze_after_evaluate": unfreeze_after_evaluate,
+        "shares": shares,
     }))
 """)
 
@@ -107,6 +110,7 @@ def test_mirrored_strategy_trains_on_two_logical_cpus() -> None:
     assert result["refused"].startswith("2 variables of model 'outside' were created outside MirroredStrategy.scope()")
     assert "build or load every model" in result["refused"]
     assert result["unfreeze_after_evaluate"].startswith("Unknown variable"), result["unfreeze_after_evaluate"]
+    assert result["shares"] == [4, 4], "a dataset batch of 8 is the global batch: 4 images for each of 2 replicas"
 
 
 def test_check_in_scope_accepts_anything_under_the_default_strategy() -> None:
