@@ -17,6 +17,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import ROOT, TINY_PARAMETERS
+from tests.notebook_cells import edited, index_of, load, with_parameters
 
 NOTEBOOK = ROOT / "notebooks" / "05_fine_tuning.ipynb"
 # Cells that end where a test can stop: each marker is found in exactly one code cell.
@@ -49,12 +50,6 @@ class Run:
         return float(found[0])
 
 
-def _cell_index(nb: nbformat.NotebookNode, marker: str) -> int:
-    found = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and marker in cell.source]
-    assert len(found) == 1, f"{marker!r} is in {len(found)} code cells of {NOTEBOOK.name}, expected 1"
-    return found[0]
-
-
 def run_notebook(
     tmp_path: Path,
     parameters: dict | None = None,
@@ -73,16 +68,10 @@ def run_notebook(
         first_cell: Code run before everything else (e.g. to set up logical devices).
         cache_dir: The feature cache (``TLHELPERS_FEATURE_CACHE``); share it to extract once.
     """
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    for old, new in edits:
-        cells = [cell for cell in nb.cells if cell.cell_type == "code" and old in cell.source]
-        assert len(cells) == 1 and cells[0].source.count(old) == 1, f"edit target not found once: {old!r}"
-        cells[0].source = cells[0].source.replace(old, new)
-    if stop_after is not None:
-        nb.cells = nb.cells[: _cell_index(nb, stop_after) + 1]
     values = {**TINY_PARAMETERS, "FINE_TUNE_EPOCHS": 1, "OUTPUT_DIR": str(tmp_path / "outputs"), **(parameters or {})}
-    index = _cell_index(nb, 'WEIGHTS = "imagenet"')
-    nb.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in values.items())))
+    nb = edited(with_parameters(load(NOTEBOOK), **values), dict(edits))
+    if stop_after is not None:
+        nb.cells = nb.cells[: index_of(nb, stop_after) + 1]
     if first_cell:
         nb.cells.insert(0, nbformat.v4.new_code_cell(first_cell))
     env = {"TLHELPERS_FEATURE_CACHE": str(cache_dir or tmp_path / "feature_cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -517,6 +517,26 @@ def test_lambda_layer_refused_in_safe_mode(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(np.ones((1, 4)), verbose=0), np.full((1, 4), 2.0))
 
 
+def test_early_stopping_restores_without_early_stop() -> None:
+    """04, exercise 2: `restore_best_weights=True` puts back the best epoch's weights at the end of training even
+    when training ran all its epochs and did not stop early."""
+    x, y = _toy_problem(n=60)
+    model = _mlp("softmax")
+    model.compile(keras.optimizers.SGD(1.0), "sparse_categorical_crossentropy")  # large steps: val loss jumps around
+    epochs, snapshots = 12, []
+    snapshot = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(([w.numpy().copy() for w in model.weights], logs["val_loss"]))
+    )
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True)
+    history = model.fit(x[:40], y[:40], validation_data=(x[40:], y[40:]), epochs=epochs, batch_size=8,
+                        callbacks=[snapshot, stop], verbose=0)
+    assert len(history.history["loss"]) == epochs, "it ran every epoch: no early stop"
+    best = int(np.argmin([val_loss for _, val_loss in snapshots]))
+    assert best < epochs - 1, "the toy problem must have its best epoch before the last one"
+    for kept, weight in zip(snapshots[best][0], model.weights, strict=True):
+        np.testing.assert_array_equal(kept, weight.numpy())
+
+
 # --- structure -------------------------------------------------------------------------------------------------------
 
 
