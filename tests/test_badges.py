@@ -25,6 +25,7 @@ except ModuleNotFoundError:  # Python 3.10
     from pip._vendor import tomli as tomllib
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE_IMAGE = "https://mybinder.org/badge_logo.svg"
 # The H2 sections every notebook has, in this order; content sections go between Parameters and Summary.
 FIRST_SECTIONS = ["Overview", "Setup", "Parameters"]
 LAST_SECTIONS = ["Summary", "Exercises", "Next steps"]
@@ -41,6 +42,11 @@ def repository_url() -> str:
         "pyproject.toml needs [project.urls] Repository = \"https://github.com/OWNER/NAME\" "
         f"(the one place the notebooks' Colab badges and setup cells are checked against); found {url!r}")
     return url.rstrip("/")
+
+
+def binder_url(notebook: Path) -> str:
+    owner_and_name = repository_url().removeprefix("https://github.com/")
+    return f"https://mybinder.org/v2/gh/{owner_and_name}/main?labpath=notebooks%2F{notebook.name}"
 
 
 def colab_url(notebook: Path) -> str:
@@ -72,6 +78,19 @@ def test_open_in_colab_badge_points_at_this_notebook(notebook: Path) -> None:
     alt, image, link = colab[0]
     assert alt == "Open In Colab" and image == COLAB_BADGE_IMAGE, colab[0]
     assert link == colab_url(notebook), f"the badge opens {link}, not this notebook ({colab_url(notebook)})"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_binder_badge_points_at_this_notebook(notebook: Path) -> None:
+    """Binder builds environment.yml from the same repository and opens this notebook in JupyterLab."""
+    first = _read(notebook).cells[0]
+    badges = re.findall(r"\[!\[([^\]]*)\]\(([^)\s]+)\)\]\(([^)\s]+)\)", first.source)
+    binder = [(alt, image, link) for alt, image, link in badges if "mybinder.org" in link + image]
+    assert len(binder) == 1, f"exactly one Binder badge in the first cell, found {binder}"
+    alt, image, link = binder[0]
+    assert alt == "Binder" and image == BINDER_BADGE_IMAGE, binder[0]
+    assert link == binder_url(notebook), f"the badge opens {link}, not this notebook ({binder_url(notebook)})"
+    assert (ROOT / "environment.yml").is_file(), "Binder builds environment.yml"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
