@@ -97,8 +97,12 @@ def _shown(path: Path, root: Path | None) -> str:
 
 
 def describe(group: DuplicateGroup, root: Path | None = None, shown: int = 3) -> str:
-    """One line naming the first ``shown`` copies (relative to ``root``) and what they do."""
-    names = " = ".join(f"'{_shown(path, root)}'" for _, path, _ in group.files[:shown])
+    """One line naming the first ``shown`` copies (relative to ``root``), the split of each, and what they do.
+
+    The split is shown because it need not match the folder: without a ``test/`` folder, the
+    test split is held out of ``train/``; without split folders, it is drawn from each class.
+    """
+    names = " = ".join(f"'{_shown(path, root)}' [{split}]" for split, path, _ in group.files[:shown])
     more = f" and {len(group.files) - shown} more copies" if len(group.files) > shown else ""
     return f"{names}{more} ({group.kind})"
 
