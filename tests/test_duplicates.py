@@ -54,7 +54,7 @@ def test_a_copy_across_train_and_test_is_named_as_a_leak(tmp_path: Path) -> None
         assert expected in message, (expected, message)
     assert "'train/cats/0.png' [train] = 'test/cats/copy.png' [test]" in message, "each copy with its split"
     summary = data.summary()
-    assert "identical files: 1 group(s), 1 across splits" in summary and "test/cats/copy.png" in summary
+    assert "identical files: 1 group(s), 1 across splits (a leak" in summary and "test/cats/copy.png" in summary
     assert _hashes(root) == before, "the user's folder must not change"
 
 

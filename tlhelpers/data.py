@@ -77,7 +77,8 @@ class ImageFolder:
         if len(self.skipped) > max_skipped:
             lines.append(f"  ... and {len(self.skipped) - max_skipped} more: see .skipped")
         leaks = sum(g.leaks for g in self.duplicates)
-        lines.append(f"identical files: {len(self.duplicates)} group(s), {leaks} across splits (inflate accuracy)")
+        lines.append(f"identical files: {len(self.duplicates)} group(s), {leaks} across splits"
+                     + (" (a leak: inflates validation/test accuracy)" if leaks else ""))
         lines += [f"  {describe(g, self.directory)}" for g in self.duplicates[:max_skipped]]
         if len(self.duplicates) > max_skipped:
             lines.append(f"  ... and {len(self.duplicates) - max_skipped} more: see .duplicates")
