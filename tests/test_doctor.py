@@ -60,6 +60,11 @@ def test_a_package_not_matching_the_lock_warns(monkeypatch) -> None:
     assert "requirements.lock" in finding.fix
 
 
+def test_without_the_lock_packages_are_not_compared(tmp_path: Path) -> None:
+    (finding,) = doctor.check_packages(lock=tmp_path / "requirements.lock")
+    assert finding.status == "warn" and "requirements.lock not found" in finding.detail
+
+
 def test_python_outside_requires_python_blocks(tmp_path: Path) -> None:
     assert doctor.check_python().status == "ok", "the Python running the tests is supported"
     finding = doctor.check_python("3.9.18")

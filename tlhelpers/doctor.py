@@ -11,7 +11,8 @@ run time on this machine. Each finding is one of:
 * ``FAIL``: blocks the notebooks; the line below says what to do.
 
 The exit code is 1 when a finding is ``FAIL`` (or ``offline`` with ``--offline``), else 0.
-Nothing is installed, downloaded, written or deleted.
+Nothing is installed, downloaded, written or deleted. One limit: importing ``tlhelpers`` imports
+TensorFlow, so when TensorFlow cannot be imported at all, its own error appears before any check.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ def check_python(version: str | None = None, pyproject: Path = ROOT / "pyproject
 
 def check_packages(lock: Path = ROOT / "requirements.lock", pyproject: Path = ROOT / "pyproject.toml") -> list[Finding]:
     """Missing or too old dependencies block; any other difference from the lock is a warning."""
+    missing = [str(p) for p in (lock, pyproject) if not p.is_file()]
+    if missing:
+        return [Finding("packages", "warn", f"cannot compare packages: {' and '.join(missing)} not found",
+                        "run the doctor from a clone of the repository")]
     installed = installed_versions()
     findings = []
     for line in _pyproject(pyproject)[1]:
