@@ -11,7 +11,8 @@ Every file is decoded once before training (see :mod:`tlhelpers.images`): files 
 usable images are listed in ``skipped`` with the reason, and never stop an epoch half-way.
 Without split folders the train / validation / test split is made in Python, stratified by
 class and the same on every run with the same seed; with ``train/`` and ``val/`` but no ``test/``,
-the test split is held out of ``train/``. Nothing in the folder is ever modified, moved or deleted.
+the test split is held out of ``train/``. Files with identical content are reported (see
+:mod:`tlhelpers.duplicates`). Nothing in the folder is ever modified, moved or deleted.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class ImageFolder:
     duplicates: list[DuplicateGroup] = field(default_factory=list)
 
     def summary(self, max_skipped: int = 10) -> str:
-        """Return a short table: classes, images per split, then the first skipped files and why."""
+        """Return a short table: classes, images per split, the first skipped files and why, then identical files."""
         splits = list(self.counts)
         lines = [f"{'class':<20}" + "".join(f"{s:>8}" for s in splits)]
         for name in self.class_names:
@@ -199,7 +200,8 @@ def load_image_folder(
             sub-folder, sorted by name.
 
     Returns:
-        An :class:`ImageFolder` with datasets, class names, counts and skipped files.
+        An :class:`ImageFolder` with datasets, class names, counts, skipped files and
+        groups of identical files (one warning names them; copies across splits are a leak).
 
     Raises:
         FileNotFoundError: If ``directory`` or a requested class folder does not exist.
