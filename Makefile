@@ -28,6 +28,11 @@ test: venv
 bench: venv
 	$(PY) benchmarks/head_training.py $(BENCH_ARGS)
 
+# Check this machine before a workshop, in seconds; changes nothing (see tlhelpers/doctor.py).
+.PHONY: doctor
+doctor: venv
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tlhelpers.doctor $(DOCTOR_ARGS)
+
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
@@ -39,10 +40,16 @@ def notebook_parameters(notebook: Path) -> dict:
 
 
 def write_image(path: Path, colour: tuple[int, int, int], size: int = 40) -> Path:
-    """Write a small solid-colour PNG (or JPEG, by suffix) with a bright square in it."""
+    """Write a small solid-colour PNG (or JPEG, by suffix) with a bright square in it.
+
+    The last row's first pixels encode the last three parts of ``path``, so that two files
+    written here are never identical copies (the loader reports those: tlhelpers.duplicates).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = np.zeros((size, size, 3), dtype=np.uint8) + np.array(colour, dtype=np.uint8)
     pixels[size // 4 : size // 2, size // 4 : size // 2] = 255
+    stamp = hashlib.sha256("/".join(path.parts[-3:]).encode()).digest()[:12]
+    pixels[-1, :4] = np.frombuffer(stamp, dtype=np.uint8).reshape(4, 3)
     Image.fromarray(pixels).save(path)
     return path
 

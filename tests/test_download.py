@@ -60,8 +60,9 @@ def _tgz(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _image_bytes(tmp_path: Path, colour: tuple[int, int, int]) -> bytes:
-    return write_image(tmp_path / "scratch" / f"{colour}.png", colour).read_bytes()
+def _image_bytes(tmp_path: Path, colour: tuple[int, int, int], member: str = "image.png") -> bytes:
+    """A small image for archive ``member``: members with other names never have identical bytes."""
+    return write_image(tmp_path / "scratch" / member, colour).read_bytes()
 
 
 def _flowers_like(tmp_path: Path, prefix: str = "mini_flowers/") -> bytes:
@@ -69,7 +70,7 @@ def _flowers_like(tmp_path: Path, prefix: str = "mini_flowers/") -> bytes:
     members = {f"{prefix}LICENSE.txt": b"CC BY 2.0"}
     for name, colour in {"daisy": (250, 250, 250), "roses": (200, 0, 0)}.items():
         for i in range(3):
-            members[f"{prefix}{name}/{i}.png"] = _image_bytes(tmp_path, colour)
+            members[f"{prefix}{name}/{i}.png"] = _image_bytes(tmp_path, colour, f"{prefix}{name}/{i}.png")
     return _tgz(members)
 
 
@@ -110,7 +111,7 @@ def test_a_new_checksum_replaces_the_old_extraction(server, tmp_path: Path) -> N
 
 def test_split_archive_root_is_the_folder_holding_train(server, tmp_path: Path) -> None:
     base, www, _ = server
-    members = {f"set/{split}/{name}/{i}.png": _image_bytes(tmp_path, (i, 0, 0))
+    members = {f"set/{split}/{name}/{i}.png": _image_bytes(tmp_path, (i, 0, 0), f"set/{split}/{name}/{i}.png")
                for split in ("train", "val") for name in ("a", "b") for i in range(2)}
     members["set/noisy_labels.csv"] = b"path,label\n"
     root = download("split", tmp_path / "d", datasets=_publish(www, base, "split", _tgz(members)))

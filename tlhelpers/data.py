@@ -11,7 +11,8 @@ Every file is decoded once before training (see :mod:`tlhelpers.images`): files 
 usable images are listed in ``skipped`` with the reason, and never stop an epoch half-way.
 Without split folders the train / validation / test split is made in Python, stratified by
 class and the same on every run with the same seed; with ``train/`` and ``val/`` but no ``test/``,
-the test split is held out of ``train/``. Nothing in the folder is ever modified, moved or deleted.
+the test split is held out of ``train/``. Files with identical content are reported (see
+:mod:`tlhelpers.duplicates`). Nothing in the folder is ever modified, moved or deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from tlhelpers.download import download
+from tlhelpers.duplicates import DuplicateGroup, describe, find_duplicates, warning_message
 from tlhelpers.images import check_images, make_dataset
 from tlhelpers.model import check_image_size
 
@@ -48,6 +50,8 @@ class ImageFolder:
         files: ``{split: [(path, label), ...]}`` in the order the dataset uses.
         skipped: ``(path, reason)`` for every file that is not used.
         directory: The folder that was loaded.
+        duplicates: Groups of files with identical content (see :mod:`tlhelpers.duplicates`),
+            those that span train/validation/test first.
     """
 
     class_names: list[str]
@@ -58,9 +62,10 @@ class ImageFolder:
     files: dict[str, list[tuple[Path, int]]]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     directory: Path | None = None
+    duplicates: list[DuplicateGroup] = field(default_factory=list)
 
     def summary(self, max_skipped: int = 10) -> str:
-        """Return a short table: classes, images per split, then the first skipped files and why."""
+        """Return a short table: classes, images per split, the first skipped files and why, then identical files."""
         splits = list(self.counts)
         lines = [f"{'class':<20}" + "".join(f"{s:>8}" for s in splits)]
         for name in self.class_names:
@@ -72,6 +77,12 @@ class ImageFolder:
             lines.append(f"  {shown}: {reason}")
         if len(self.skipped) > max_skipped:
             lines.append(f"  ... and {len(self.skipped) - max_skipped} more: see .skipped")
+        leaks = sum(g.leaks for g in self.duplicates)
+        lines.append(f"identical files: {len(self.duplicates)} group(s), {leaks} across splits"
+                     + (" (a leak: inflates validation/test accuracy)" if leaks else ""))
+        lines += [f"  {describe(g, self.directory)}" for g in self.duplicates[:max_skipped]]
+        if len(self.duplicates) > max_skipped:
+            lines.append(f"  ... and {len(self.duplicates) - max_skipped} more: see .duplicates")
         return "\n".join(lines)
 
 
@@ -189,7 +200,8 @@ def load_image_folder(
             sub-folder, sorted by name.
 
     Returns:
-        An :class:`ImageFolder` with datasets, class names, counts and skipped files.
+        An :class:`ImageFolder` with datasets, class names, counts, skipped files and
+        groups of identical files (one warning names them; copies across splits are a leak).
 
     Raises:
         FileNotFoundError: If ``directory`` or a requested class folder does not exist.
@@ -232,6 +244,9 @@ def load_image_folder(
     if skipped:
         warnings.warn(f"{len(skipped)} file(s) in '{root}' are not used (first: '{skipped[0][0].name}', "
                       f"{skipped[0][1]}); see .skipped for each path and reason", stacklevel=2)
+    duplicates = find_duplicates(split_files, names)
+    if duplicates:
+        warnings.warn(warning_message(duplicates, root), stacklevel=2)
     counts = {s: {n: sum(1 for _, y in f if y == i) for i, n in enumerate(names)} for s, f in split_files.items()}
     held_out = {s: make_dataset(f, image_size, batch_size) for s, f in split_files.items() if f and s != "train"}
     return ImageFolder(
@@ -243,4 +258,5 @@ def load_image_folder(
         files=split_files,
         skipped=skipped,
         directory=root,
+        duplicates=duplicates,
     )
