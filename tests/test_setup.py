@@ -161,3 +161,21 @@ def test_every_package_tlhelpers_imports_is_declared() -> None:
     for name in sorted(third_party):
         distributions = {d.lower().replace("_", "-") for d in providers.get(name, [])}
         assert distributions & declared, f"tlhelpers imports {name} ({distributions}); declare it in pyproject.toml"
+
+
+def test_colab_pins_are_dated_and_above_our_floors() -> None:
+    """Colab installs tlhelpers with --no-deps: its versions must satisfy our floors."""
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "constraints" / "colab.txt").read_text()
+    assert re.search(r"taken 20\d\d-\d\d", text), "say when the Colab versions were taken"
+    pins = {Requirement(line).name.lower(): Requirement(line).specifier for line in text.splitlines()
+            if line and not line.startswith("#")}
+    assert {"tensorflow", "keras", "numpy"} <= set(pins)
+    for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.name.lower() in pins:
+            (pin,) = pins[requirement.name.lower()]
+            assert requirement.specifier.contains(pin.version), f"Colab has {requirement.name} {pin.version}: {line}"
+    month = re.search(r"taken (20\d\d-\d\d)", text).group(1)
+    assert f"Colab's versions of {month}" in (ROOT / "README.md").read_text(), "the README says what was checked"
