@@ -34,9 +34,10 @@ NOTEBOOK_PARAMETERS = {
 }
 
 
-# Test files of these kinds execute notebooks, example scripts or a browser; `make test-fast`
-# (pytest -m "not slow") leaves them out, `make test` runs them. New files that match are picked
-# up without editing anything.
+# Test files of these kinds execute notebooks, example scripts or a browser, and so do the README
+# blocks that run an example script (SLOW_TEST_IDS); `make test-fast` (pytest -m "not slow")
+# leaves them out, `make test` runs them. New files and blocks that match are picked up without
+# editing anything.
 SLOW_TEST_FILES = (
     "test_notebooks.py",
     "test_browser.py",
@@ -46,12 +47,14 @@ SLOW_TEST_FILES = (
     "test_multiworker.py",
     "test_colab*.py",
 )
+SLOW_TEST_IDS = ("*[[]examples/*",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test in a SLOW_TEST_FILES file ``slow``."""
+    """Mark every test in a SLOW_TEST_FILES file, and every test whose id matches SLOW_TEST_IDS, ``slow``."""
     for item in items:
-        if any(fnmatch(item.path.name, pattern) for pattern in SLOW_TEST_FILES):
+        if any(fnmatch(item.path.name, pattern) for pattern in SLOW_TEST_FILES) or any(
+                fnmatch(item.name, pattern) for pattern in SLOW_TEST_IDS):
             item.add_marker(pytest.mark.slow)
 
 

@@ -179,3 +179,28 @@ def test_colab_pins_are_dated_and_above_our_floors() -> None:
             assert requirement.specifier.contains(pin.version), f"Colab has {requirement.name} {pin.version}: {line}"
     month = re.search(r"taken (20\d\d-\d\d)", text).group(1)
     assert f"Colab's versions of {month}" in (ROOT / "README.md").read_text(), "the README says what was checked"
+
+
+@pytest.mark.parametrize(("path", "name", "slow"), [
+    ("tests/test_notebooks.py", "test_runs_without_errors[01_single_dense_head]", True),
+    ("tests/test_browser.py", "test_notebook_01_runs_all_cells_in_jupyterlab", True),
+    ("tests/test_examples.py", "test_example_trains_saves_and_reloads[dense_head]", True),
+    ("tests/test_exercises_01.py", "test_solution[3]", True),  # files added later: no list to edit
+    ("tests/test_mistakes.py", "test_mistake[twice-softmax]", True),
+    ("tests/test_multiworker.py", "test_two_workers", True),
+    ("tests/test_readme.py", "test_runnable_block[examples/dense_head.py]", True),
+    ("tests/test_readme.py", "test_runnable_block[scripts/make_tiny_dataset.py]", False),
+    ("tests/test_notebook_structure.py", "test_committed_notebook_is_clean[01_single_dense_head]", False),
+    ("tests/test_claims.py", "test_softmax_from_logits_warns", False),
+    ("tests/test_features.py", "test_features_are_the_base_models_output_in_file_order", False),
+])
+def test_make_test_fast_leaves_out_what_executes_notebooks(path: str, name: str, slow: bool) -> None:
+    from types import SimpleNamespace
+
+    from tests.conftest import pytest_collection_modifyitems
+
+    markers: list = []
+    item = SimpleNamespace(path=ROOT / path, name=name, add_marker=markers.append)
+    pytest_collection_modifyitems(None, [item])
+    assert [m.name for m in markers] == (["slow"] if slow else [])
+    assert 'pytest -m "not slow"' in (ROOT / "Makefile").read_text()
