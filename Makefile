@@ -1,46 +1,57 @@
 # Two commands on a fresh machine:  `make run`  and  `make test`.
-# Each creates .venv/ with the pinned packages (requirements.lock) and this package.
-PYTHON ?= python3
+# Each creates .venv/ with uv from uv.lock (scripts/uv-run installs uv first if it is missing,
+# and picks or fetches a supported Python), then runs in it. `make test-fast` skips every test that
+# executes a notebook or a browser.
+PYTHON ?=
 VENV ?= .venv
-PY := $(VENV)/bin/python
+export PYTHON VENV
+UV_RUN := scripts/uv-run
 WEIGHTS ?= imagenet
 RUN_ARGS ?=
 BENCH_ARGS ?=
+PYTEST_ARGS ?=
+DOCTOR_ARGS ?=
+COLAB_ENV := build/colab-env
+COLAB_CONSTRAINTS := constraints/colab.txt
 
-.PHONY: run test lab venv lock clean bench
+.PHONY: run test test-fast test-colab lab venv lock clean bench
 
-venv: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml requirements.lock
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
-	touch $@
+venv:
+	$(UV_RUN) true
 
 # Execute every notebook on the bundled data; executed copies go to build/notebooks/.
 # WEIGHTS=imagenet (default, downloads 94 MB once), none (random, offline) or a path to the .h5 file.
-run: venv
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
+run:
+	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
 
-test: venv
-	$(PY) -m pytest
+test:
+	$(UV_RUN) python -m pytest $(PYTEST_ARGS)
+
+# Package unit tests, structure and lint: no notebook, no browser, no example training.
+test-fast:
+	$(UV_RUN) python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Every notebook at the test parameters on Google Colab's package versions ($(COLAB_CONSTRAINTS)).
+test-colab:
+	$(UV_RUN) python scripts/colab_check.py --constraints $(COLAB_CONSTRAINTS) --env $(COLAB_ENV)
 
 # Time a head trained on images against one trained on cached features (offline, ~1 min; not a test).
-bench: venv
-	$(PY) benchmarks/head_training.py $(BENCH_ARGS)
+bench:
+	$(UV_RUN) python benchmarks/head_training.py $(BENCH_ARGS)
 
 # Check this machine before a workshop, in seconds; changes nothing (see tlhelpers/doctor.py).
 .PHONY: doctor
-doctor: venv
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tlhelpers.doctor $(DOCTOR_ARGS)
+doctor:
+	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python -m tlhelpers.doctor $(DOCTOR_ARGS)
 
-lab: venv
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+lab:
+	$(UV_RUN) jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# Re-pin every package after changing pyproject.toml (needs the registry).
+# Re-pin every package after changing pyproject.toml (needs the registry), and write the same
+# pins for pip users to requirements.lock.
 lock:
-	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/pip install --quiet -e ".[dev]"
-	build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+	$(UV_RUN) --uv lock
+	$(UV_RUN) --uv export --quiet --format requirements-txt --no-hashes --extra dev --no-emit-project -o requirements.lock
 
 clean:
 	rm -rf build

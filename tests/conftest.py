@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from fnmatch import fnmatch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
 
@@ -32,6 +33,30 @@ TINY_PARAMETERS = {
 NOTEBOOK_PARAMETERS = {
     "02_mlp_dropout_head": {"LEARNING_RATE": 1e-4, "EPOCHS": 30},
 }
+
+
+# Test files of these kinds execute notebooks, example scripts or a browser, and so do the README
+# blocks that run an example script (SLOW_TEST_IDS); `make test-fast` (pytest -m "not slow")
+# leaves them out, `make test` runs them. New files and blocks that match are picked up without
+# editing anything.
+SLOW_TEST_FILES = (
+    "test_notebooks.py",
+    "test_browser.py",
+    "test_examples.py",
+    "test_exercises*.py",
+    "test_mistakes*.py",
+    "test_multiworker.py",
+    "test_colab*.py",
+)
+SLOW_TEST_IDS = ("*[[]examples/*",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test in a SLOW_TEST_FILES file, and every test whose id matches SLOW_TEST_IDS, ``slow``."""
+    for item in items:
+        if any(fnmatch(item.path.name, pattern) for pattern in SLOW_TEST_FILES) or any(
+                fnmatch(item.name, pattern) for pattern in SLOW_TEST_IDS):
+            item.add_marker(pytest.mark.slow)
 
 
 def notebook_parameters(notebook: Path) -> dict:

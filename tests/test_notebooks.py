@@ -1,15 +1,20 @@
 """Every notebook in notebooks/ runs end to end on the bundled data, offline, and proves itself.
 
 New notebooks are picked up automatically. Each one is executed once through the main job's
-runner (``python -m tlhelpers.runner``) with
-conftest.notebook_parameters(), and once more through
-``pytest --nbval-lax`` on papermill ``--prepare-only`` copies with the same parameters.
+runner (``python -m tlhelpers.runner``, papermill) with conftest.notebook_parameters(): one runner
+process per set of parameters, the notebooks in order, sharing one feature cache. The tests
+below read those executed copies. Each notebook is executed once more, by
+``pytest --nbval-lax`` on papermill ``--prepare-only`` copies: the same parameters except
+NBVAL_EPOCHS, and the same feature cache, since what nbval adds is a second executor that finds
+errors, not a second measurement of the training (the first run's numbers are asserted here).
+The structure of the stored notebooks is checked in test_notebook_structure.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +27,17 @@ from tlhelpers.feature_cache import read_extraction_log
 from tlhelpers.runtime import RESULTS_MIME
 
 _executed: dict[Path, nbformat.NotebookNode] = {}
+_terminal: dict[Path, str] = {}
+_logs: dict[Path, Path] = {}
+
+# What the terminal of `make run` must not show, and the executed notebooks must not carry:
+# Jupyter's transport warning and TensorFlow's C++ log lines (the cuInit probe on a machine
+# without an NVIDIA GPU, "E0000 ..." / "2026-...: E ...").
+NOISE = re.compile(r"without encryption|eavesdropping|cuInit|cuda_platform|"
+                   r"^[EWIF]\d{4} \d\d:|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [EWIF] ", re.MULTILINE)
+# TensorFlow's Python warnings, such as "5 out of the last 5 calls to ... one_step_on_data_distributed
+# triggered tf.function retracing": a learner cannot act on them.
+TF_WARNING = re.compile(r"WARNING:tensorflow")
 
 
 def _runner_args(parameters: dict) -> list[str]:
@@ -32,16 +48,42 @@ def _runner_args(parameters: dict) -> list[str]:
     return args
 
 
+def _log(notebook: Path, out_dir: Path) -> Path:
+    return out_dir / f"run-{notebook.stem}.log"
+
+
+def _run_group(notebooks: list[Path], parameters: dict, out_dir: Path) -> None:
+    """One runner process for notebooks that share their parameters (TensorFlow imported once)."""
+    command = [sys.executable, "-m", "tlhelpers.runner", *map(str, notebooks), "--out", str(out_dir),
+               "--log", str(_log(notebooks[0], out_dir)),
+               *_runner_args({**parameters, "OUTPUT_DIR": str(out_dir / "outputs")})]
+    env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(out_dir / "feature_cache")}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900 * len(notebooks), env=env)
+    for notebook in notebooks:
+        _terminal[notebook] = done.stdout + done.stderr
+        _logs[notebook] = _log(notebooks[0], out_dir)
+        if done.returncode == 0:
+            assert f"-> {out_dir / notebook.name}" in done.stdout
+            _executed[notebook] = nbformat.read(out_dir / notebook.name, as_version=4)
+
+
 def executed(notebook: Path, out_dir: Path) -> nbformat.NotebookNode:
-    """Run one notebook through the main job's runner (once per session) and read the result."""
-    if notebook not in _executed:
-        command = [sys.executable, "-m", "tlhelpers.runner", str(notebook), "--out", str(out_dir),
-                   *_runner_args({**notebook_parameters(notebook), "OUTPUT_DIR": str(out_dir / "outputs")})]
-        env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(out_dir / "feature_cache")}
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
-        assert done.returncode == 0, f"{notebook.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
-        assert f"-> {out_dir / notebook.name}" in done.stdout
-        _executed[notebook] = nbformat.read(out_dir / notebook.name, as_version=4)
+    """Run the notebooks through the main job's runner (once per session) and read ``notebook``'s result.
+
+    The first call runs every notebook, in order, grouped by their parameters.
+    """
+    if not _terminal:
+        groups: list[tuple[dict, list[Path]]] = []
+        for nb in NOTEBOOKS:
+            parameters = notebook_parameters(nb)
+            same = [group for group in groups if group[0] == parameters]
+            if same:
+                same[0][1].append(nb)
+            else:
+                groups.append((parameters, [nb]))
+        for parameters, notebooks in groups:
+            _run_group(notebooks, parameters, out_dir)
+    assert notebook in _executed, f"{notebook.name} failed:\n{_terminal.get(notebook, '(not run)')[-6000:]}"
     return _executed[notebook]
 
 
@@ -106,57 +148,67 @@ def test_saves_reloads_and_predicts_one_file(notebook: Path, out_dir: Path) -> N
     assert "precision" in table and "recall" in table
 
 
-def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
+NBVAL_EPOCHS = 2
+
+
+def test_nbval_runs_every_notebook(tmp_path: Path, out_dir: Path) -> None:
+    """nbval executes every notebook top to bottom too, on the runner's feature cache."""
+    for notebook in NOTEBOOKS:
+        executed(notebook, out_dir)  # first: the cache holds the features, the extraction log is the runner's
     for notebook in NOTEBOOKS:
         args = [sys.executable, "-m", "papermill", "--prepare-only", str(notebook), str(tmp_path / notebook.name)]
-        for name, value in notebook_parameters(notebook).items():
+        for name, value in {**notebook_parameters(notebook), "EPOCHS": NBVAL_EPOCHS}.items():
             args += ["-y", json.dumps({name: value})]
         subprocess.run(args, check=True, capture_output=True, timeout=120)
-    env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(tmp_path / "feature_cache")}
+    env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(out_dir / "feature_cache")}
+    extractions = len(read_extraction_log(out_dir / "feature_cache"))
     done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
                            "--rootdir", str(tmp_path), str(tmp_path)],
                           capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout[-6000:]
     assert f"{sum(1 for _ in NOTEBOOKS)} failed" not in done.stdout
     assert " passed" in done.stdout
+    assert len(read_extraction_log(out_dir / "feature_cache")) == extractions, "nbval's runs re-extracted features"
+
+
+def test_terminal_shows_progress_and_no_noise(out_dir: Path) -> None:
+    """`make run` prints one line per notebook and real errors; kernel and C++ start-up lines go to the log."""
+    for notebook in NOTEBOOKS:
+        executed(notebook, out_dir)
+    for notebook in NOTEBOOKS:
+        terminal = _terminal[notebook]
+        assert not NOISE.search(terminal) and not TF_WARNING.search(terminal), terminal[-3000:]
+        assert re.search(rf"executed {re.escape(str(notebook))} in \d+ s -> ", terminal), terminal
+        assert f"messages go to {_logs[notebook]}" in terminal
+        assert f"--- {notebook}" in _logs[notebook].read_text(), "the log names the notebook its lines come from"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
-def test_committed_notebook_is_clean(notebook: Path) -> None:
-    nb = nbformat.read(notebook, as_version=4)
-    nbformat.validate(nb)
-    assert nb.metadata.kernelspec.name == "python3"
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert not any(c.outputs or c.execution_count for c in code), "strip outputs before committing"
-    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    for line in tagged[0].source.splitlines():
-        name = line.split("=")[0].strip()
-        assert not line.strip() or line.lstrip().startswith("#") or name.isupper(), f"not an ALL_CAPS constant: {line}"
-    for name in ("WEIGHTS", "DATA_DIR", "IMAGE_SIZE", "EPOCHS"):
-        assert f"{name} = " in tagged[0].source, f"{name} missing from the parameters cell"
-    assert 'WEIGHTS = "imagenet"' in tagged[0].source, "the real teaching default"
+def test_executed_notebook_carries_no_tensorflow_noise(notebook: Path, out_dir: Path) -> None:
+    """No cell output a learner cannot act on: no cuInit line, no C++ log line, no transport warning."""
+    nb = executed(notebook, out_dir)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.output_type == "stream" else ""
+            assert not NOISE.search(text), f"{NOISE.search(text).group(0)!r} in the output of:\n{cell.source[:300]}"
 
 
-def _headings(notebook: Path) -> list[str]:
-    nb = nbformat.read(notebook, as_version=4)
-    return [line for c in nb.cells if c.cell_type == "markdown" for line in c.source.splitlines()
-            if line.startswith("## ")]
+# Notebooks 01-03 predict with five models in a row (model, fast_model, fast_head, reloaded, the
+# file prediction): each first predict traces Keras' one_step_on_data_distributed, and TensorFlow
+# warns about retracing, in the "Save, reload and predict" cell. The fix belongs in those cells
+# (tlhelpers.predict_dataset no longer traces); until then this is an expected failure.
+RETRACING_IN_NOTEBOOK_CODE = pytest.mark.xfail(reason="notebooks 01-03: retracing warning from their own predict calls")
 
 
-def test_head_notebooks_share_one_skeleton() -> None:
-    """Notebooks 01-03 differ in their head, not in their structure: a diff shows the head."""
-    assert len(HEAD_NOTEBOOKS) == 3
-    first = _headings(HEAD_NOTEBOOKS[0])
-    assert first[:3] == ["## Overview", "## Setup", "## Parameters"]
-    assert first[-3:] == ["## Summary", "## Exercises", "## Next steps"]
-    for notebook in HEAD_NOTEBOOKS[1:]:
-        assert _headings(notebook) == first, notebook.name
-    names = ("base_model", "head", "model", "train_ds", "val_ds", "class_names", "num_classes", "history")
-    for notebook in HEAD_NOTEBOOKS:
-        source = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
-        for name in names:
-            assert f"{name} = " in source or f"{name}, " in source, f"{notebook.name} does not define {name}"
+@pytest.mark.parametrize("notebook", [pytest.param(nb, marks=RETRACING_IN_NOTEBOOK_CODE) if nb in HEAD_NOTEBOOKS
+                                      else nb for nb in NOTEBOOKS], ids=ids)
+def test_executed_notebook_carries_no_tensorflow_warning(notebook: Path, out_dir: Path) -> None:
+    nb = executed(notebook, out_dir)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.output_type == "stream" else ""
+            match = TF_WARNING.search(text)
+            assert not match, f"{text[match.start():match.start() + 200]!r} in the output of:\n{cell.source[:300]}"
 
 
 def test_all_notebooks_in_a_row_extract_features_once(out_dir: Path) -> None:

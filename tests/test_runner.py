@@ -28,15 +28,16 @@ def test_offline_without_switch_stops_before_any_notebook(tmp_path, monkeypatch,
 def test_weights_and_parameters_reach_the_notebooks(tmp_path, monkeypatch) -> None:
     seen = {}
 
-    def fake_run(notebooks, out_dir, parameters, log_output=False):
-        seen.update(notebooks=notebooks, out_dir=out_dir, parameters=parameters)
+    def fake_run(notebooks, out_dir, parameters, log_output=False, log_file=None):
+        seen.update(notebooks=notebooks, out_dir=out_dir, parameters=parameters, log_file=log_file)
         return []
 
     monkeypatch.setattr(runner, "run_notebooks", fake_run)
     nb = tmp_path / "x.ipynb"
     assert runner.main([str(nb), "--weights", "none", "--param", "EPOCHS", "2", "--param", "DATA_DIR", "my data",
-                        "--out", str(tmp_path)]) == 0
+                        "--out", str(tmp_path), "--log", str(tmp_path / "run.log")]) == 0
     assert seen["parameters"] == {"WEIGHTS": None, "EPOCHS": 2, "DATA_DIR": "my data"}
+    assert seen["log_file"] == tmp_path / "run.log"
     assert seen["notebooks"] == [nb]
 
 
@@ -44,5 +45,5 @@ def test_default_is_every_notebook_in_order(monkeypatch, tmp_path) -> None:
     seen = {}
     monkeypatch.setattr(runner, "run_notebooks", lambda notebooks, *a, **k: seen.setdefault("nbs", notebooks) and [])
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    runner.main(["--weights", "none", "--out", str(tmp_path)])
+    runner.main(["--weights", "none", "--out", str(tmp_path), "--log", str(tmp_path / "run.log")])
     assert seen["nbs"] == sorted(Path("notebooks").glob("*.ipynb")) and seen["nbs"]

@@ -57,7 +57,9 @@ def predict_dataset(model: keras.Model, ds: Any, keep_images: bool = False) -> P
     """
     labels, probabilities, images = [], [], []
     for batch_images, batch_labels in ds:
-        probabilities.append(np.asarray(model.predict_on_batch(batch_images)))
+        # A plain call rather than predict_on_batch: no tf.function is traced per model and batch
+        # shape, so a notebook that predicts with several models gets no retracing warning.
+        probabilities.append(keras.ops.convert_to_numpy(model(batch_images, training=False)))
         batch_labels = np.asarray(batch_labels)
         if batch_labels.ndim > 1 and batch_labels.shape[-1] > 1:
             raise ValueError(f"labels of shape {batch_labels.shape} look one-hot; predict_dataset expects "

@@ -10,14 +10,23 @@ Usage, from the repository root::
 Executed copies go to ``build/notebooks/``. The weights are resolved before the
 first notebook starts, so an offline machine stops at once with a message that
 says what to do instead of failing deep inside a notebook.
+
+The terminal shows one line per notebook and real errors. What the kernels print
+outside the notebooks (Jupyter's transport warning, TensorFlow's C++ start-up lines
+such as the ``cuInit`` probe on a machine without an NVIDIA GPU) goes to a log file,
+``build/run.log`` by default, which the output names; those lines stay out of the
+executed notebooks too.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tlhelpers.model import WeightsError, resolve_weights
@@ -30,19 +39,47 @@ def _value(text: str) -> object:
         return text
 
 
+# Kernel output written straight to file descriptor 2 (C++ logs) goes to the kernel's stderr,
+# that is the log file, instead of into the cell that happens to be running.
+KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
+
+
+@contextlib.contextmanager
+def _stderr_to(log_file: Path | None) -> Iterator[None]:
+    """Send this process's file descriptor 2, which the kernels inherit, to ``log_file``."""
+    if log_file is None:
+        yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with log_file.open("a") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_notebooks(
     notebooks: list[Path],
     out_dir: Path,
     parameters: dict[str, object],
     log_output: bool = False,
+    log_file: Path | None = None,
 ) -> list[Path]:
     """Execute each notebook with papermill in its own folder; return the executed copies.
+
+    Prints one line per notebook: which one, how long it took, where the executed copy is.
 
     Args:
         notebooks: The ``.ipynb`` files, run in this order.
         out_dir: Where the executed copies are written (created if needed).
         parameters: Values injected after each notebook's ``parameters`` cell.
         log_output: Stream the cells' output to the terminal while they run.
+        log_file: Where the kernels' own messages go (appended); ``None`` leaves them on stderr.
 
     Returns:
         The paths of the executed notebooks.
@@ -55,14 +92,21 @@ def run_notebooks(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for notebook in notebooks:
+    for number, notebook in enumerate(notebooks, 1):
         target = out_dir / notebook.name
+        print(f"[{number}/{len(notebooks)}] running {notebook} ...", flush=True)
         start = time.perf_counter()
-        papermill.execute_notebook(
-            str(notebook), str(target), parameters=parameters, cwd=str(notebook.resolve().parent),
-            kernel_name="python3", log_output=log_output, progress_bar=False,
-        )
-        print(f"executed {notebook} in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
+        if log_file is not None:
+            with log_file.open("a") as log:
+                log.write(f"--- {notebook}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        with _stderr_to(log_file):
+            papermill.execute_notebook(
+                str(notebook), str(target), parameters=parameters, cwd=str(notebook.resolve().parent),
+                kernel_name="python3", log_output=log_output, progress_bar=False,
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
+        print(f"[{number}/{len(notebooks)}] executed {notebook} in {time.perf_counter() - start:.0f} s -> {target}",
+              flush=True)
         written.append(target)
     return written
 
@@ -75,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a notebook parameter, e.g. --param EPOCHS 2 (repeatable)")
     parser.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
+    parser.add_argument("--log", type=Path, default=Path("build/run.log"),
+                        help="where kernel and TensorFlow start-up messages go (default: build/run.log)")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted(Path("notebooks").glob("*.ipynb"))
     if not notebooks:
@@ -88,7 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     if weights not in (None, "imagenet"):
         weights = str(Path(weights).resolve())
     parameters = {"WEIGHTS": weights, **{name: _value(value) for name, value in args.param}}
-    written = run_notebooks(notebooks, args.out, parameters, log_output=args.log_output)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: TensorFlow's info lines off
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    args.log.write_text("")
+    print(f"kernel and TensorFlow start-up messages go to {args.log}", flush=True)
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        written = run_notebooks(notebooks, args.out, parameters, log_output=args.log_output, log_file=args.log)
+    except PapermillExecutionError as error:  # names the cell, the exception and its traceback
+        print(f"\nmake run: a cell failed. {error}".rstrip(), file=sys.stderr)
+        print(f"The executed copy up to that cell is in {args.out}/; kernel messages are in {args.log}.",
+              file=sys.stderr)
+        return 1
     print(f"\n{len(written)} executed notebook(s) with their outputs are in {args.out.resolve()}/")
     return 0
 
