@@ -17,8 +17,7 @@ from tlhelpers import doctor
 from tlhelpers.doctor import Finding
 from tlhelpers.model import WEIGHTS_FILE
 
-LOCKED = {doctor._canonical(name): version for name, version in
-          (line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line)}
+LOCKED = {doctor._canonical(name): version for name, version in doctor.locked_versions().items()}
 
 
 def _installed(monkeypatch, **changes: str | None) -> None:
@@ -68,7 +67,8 @@ def test_without_the_lock_packages_are_not_compared(tmp_path: Path) -> None:
 def test_python_outside_requires_python_blocks(tmp_path: Path) -> None:
     assert doctor.check_python().status == "ok", "the Python running the tests is supported"
     finding = doctor.check_python("3.9.18")
-    assert finding.status == "FAIL" and "Python 3.9.18, but pyproject.toml requires >=3.10" in finding.detail
+    required = doctor._pyproject(ROOT / "pyproject.toml")[0]
+    assert finding.status == "FAIL" and f"Python 3.9.18, but pyproject.toml requires {required}" in finding.detail
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nrequires-python = ">=3.10,<3.13"\ndependencies = []\n')
     assert doctor.check_python("3.13.1", pyproject).status == "FAIL"

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -94,6 +95,21 @@ def check_python(version: str | None = None, pyproject: Path = ROOT / "pyproject
     return Finding("python", "ok", f"Python {version} (pyproject.toml requires {required})")
 
 
+def locked_versions(lock: Path = ROOT / "requirements.lock") -> dict[str, str]:
+    """``{name: version}`` pinned by ``lock`` for this Python and platform.
+
+    The lock is universal (exported from ``uv.lock``): a line may carry an environment marker,
+    ``name==version ; python_full_version == '3.12.*'``, and only lines whose marker holds here count.
+    """
+    pinned = {}
+    for line in lock.read_text().splitlines():
+        requirement, _, marker = line.strip().partition(";")
+        if "==" in requirement and not requirement.startswith("#") and (not marker or Marker(marker).evaluate()):
+            name, version = requirement.split("==", 1)
+            pinned[name.strip()] = version.strip()
+    return pinned
+
+
 def check_packages(lock: Path = ROOT / "requirements.lock", pyproject: Path = ROOT / "pyproject.toml") -> list[Finding]:
     """Missing or too old dependencies block; any other difference from the lock is a warning."""
     missing = [str(p) for p in (lock, pyproject) if not p.is_file()]
@@ -110,7 +126,7 @@ def check_packages(lock: Path = ROOT / "requirements.lock", pyproject: Path = RO
         elif not need.specifier.contains(Version(have), prereleases=True):
             findings.append(Finding("packages", "FAIL", f"{need.name} {have} is installed, but the notebooks need "
                                     f"{line}", REINSTALL))
-    pinned = dict(line.strip().split("==", 1) for line in lock.read_text().splitlines() if "==" in line)
+    pinned = locked_versions(lock)
     differ = [f"{name} {installed.get(_canonical(name), 'missing')} (lock: {version})"
               for name, version in pinned.items() if installed.get(_canonical(name)) != version]
     if differ:
