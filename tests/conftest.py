@@ -36,9 +36,9 @@ NOTEBOOK_PARAMETERS = {
 
 
 # Test files of these kinds execute notebooks, example scripts or a browser, and so do the README
-# blocks that run an example script (SLOW_TEST_IDS); `make test-fast` (pytest -m "not slow")
-# leaves them out, `make test` runs them. New files and blocks that match are picked up without
-# editing anything.
+# blocks that run an example script and the few tests in other files named in SLOW_TEST_IDS;
+# `make test-fast` (pytest -m "not slow") leaves them out, `make test` runs them. New files and
+# blocks that match are picked up without editing anything.
 SLOW_TEST_FILES = (
     "test_notebooks.py",
     "test_browser.py",
@@ -48,7 +48,11 @@ SLOW_TEST_FILES = (
     "test_multiworker.py",
     "test_colab*.py",
 )
-SLOW_TEST_IDS = ("*[[]examples/*",)
+SLOW_TEST_IDS = (
+    "*[[]examples/*",
+    "test_notebook_05_*",  # tests/test_finetune.py and test_scaling.py run notebook 05 whole
+    "*_on_two_logical_cpus",  # a fresh interpreter with two logical devices fine-tunes a small model
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
