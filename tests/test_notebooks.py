@@ -193,16 +193,10 @@ def test_executed_notebook_carries_no_tensorflow_noise(notebook: Path, out_dir: 
             assert not NOISE.search(text), f"{NOISE.search(text).group(0)!r} in the output of:\n{cell.source[:300]}"
 
 
-# Notebooks 01-03 predict with five models in a row (model, fast_model, fast_head, reloaded, the
-# file prediction): each first predict traces Keras' one_step_on_data_distributed, and TensorFlow
-# warns about retracing, in the "Save, reload and predict" cell. The fix belongs in those cells
-# (tlhelpers.predict_dataset no longer traces); until then this is an expected failure.
-RETRACING_IN_NOTEBOOK_CODE = pytest.mark.xfail(reason="notebooks 01-03: retracing warning from their own predict calls")
-
-
-@pytest.mark.parametrize("notebook", [pytest.param(nb, marks=RETRACING_IN_NOTEBOOK_CODE) if nb in HEAD_NOTEBOOKS
-                                      else nb for nb in NOTEBOOKS], ids=ids)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
 def test_executed_notebook_carries_no_tensorflow_warning(notebook: Path, out_dir: Path) -> None:
+    """No TensorFlow Python warning either, such as the retracing warning that several predict() calls in a row
+    give: the notebooks call the model directly on a batch in memory."""
     nb = executed(notebook, out_dir)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
