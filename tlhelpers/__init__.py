@@ -9,8 +9,7 @@ no logging and downloads nothing.
 from tlhelpers import heads
 from tlhelpers.data import ImageFolder, download, load_image_folder
 from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
-from tlhelpers.feature_cache import read_extraction_log
-from tlhelpers.features import Features, cached_features, extract_features, extraction_batch_size
+from tlhelpers.features import Features, cached_features, extraction_batch_size
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam, plot_grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
@@ -31,7 +30,6 @@ __all__ = [
     "heads",
     "download",
     "cached_features",
-    "extract_features",
     "extraction_batch_size",
     "get_strategy",
     "load_image_folder",
@@ -39,7 +37,6 @@ __all__ = [
     "plot_heatmaps",
     "plot_histories",
     "plot_history",
-    "read_extraction_log",
     "record_results",
     "resolve_weights",
     "seed_everything",
