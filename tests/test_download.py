@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write_image
-from tlhelpers.data import download as download_from_data
 from tlhelpers.data import load_image_folder
 from tlhelpers.download import DATASETS, DownloadError, RemoteDataset, default_data_dir, download
 
@@ -178,7 +177,6 @@ def test_registry_is_pinned_and_the_default_folder_is_in_the_repository() -> Non
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256) and entry.size > 1_000_000, name
     assert DATASETS["flowers"].url.endswith("/example_images/flower_photos.tgz")
     assert default_data_dir() == ROOT / "data" / "downloads"
-    assert download_from_data is download, "tlhelpers.data.download is the same function"
 
 
 def test_a_damaged_record_means_download_again(server, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ no logging and downloads nothing.
 """
 
 from tlhelpers import heads
-from tlhelpers.data import ImageFolder, download, load_image_folder
+from tlhelpers.data import ImageFolder, load_image_folder
+from tlhelpers.download import DownloadError, download
 from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
 from tlhelpers.features import Features, cached_features, extraction_batch_size
 from tlhelpers.finetune import unfreeze_from
@@ -21,6 +22,7 @@ from tlhelpers.scaling import check_float32_output, configure_precision, get_str
 __version__ = "0.1.0"
 
 __all__ = [
+    "DownloadError",
     "Features",
     "ImageFolder",
     "WeightsError",
