@@ -9,12 +9,20 @@ no logging and downloads nothing.
 from tlhelpers import heads
 from tlhelpers.data import ImageFolder, load_image_folder
 from tlhelpers.download import DownloadError, download
-from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
+from tlhelpers.evaluation import classification_table, predict_dataset
 from tlhelpers.features import Features, cached_features, extraction_batch_size
 from tlhelpers.finetune import unfreeze_from
-from tlhelpers.gradcam import grad_cam, plot_grad_cam
+from tlhelpers.gradcam import grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
-from tlhelpers.plots import plot_batch, plot_heatmaps, plot_histories, plot_history
+from tlhelpers.plots import (
+                             plot_batch,
+                             plot_confusion_matrix,
+                             plot_grad_cam,
+                             plot_heatmaps,
+                             plot_histories,
+                             plot_history,
+                             plot_mistakes,
+)
 from tlhelpers.runtime import record_results, seed_everything
 from tlhelpers.saving import export_for_serving, predict_file, save_and_reload
 from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy

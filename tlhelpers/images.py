@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +35,11 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         pixels = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
         return np.repeat(pixels[..., np.newaxis], 3, axis=-1)
     return np.asarray(image.convert("RGB"))  # alpha is dropped, as tf.io.decode_image does
+
+
+def to_uint8(images: Any) -> np.ndarray:
+    """Return ``[0, 255]`` pixels (float or int, any shape) as uint8, rounded and clipped, e.g. for ``imshow``."""
+    return np.clip(np.rint(np.asarray(images, dtype="float32")), 0, 255).astype("uint8")
 
 
 def read_rgb(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
