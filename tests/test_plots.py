@@ -83,3 +83,22 @@ def test_plot_histories_overlays_runs_one_colour_each() -> None:
     assert all(float(tick).is_integer() for tick in ax.get_xticks()), "whole epochs only, no 1.5"
     with pytest.raises(KeyError, match="run 'b' has no 'accuracy'"):
         plot_histories({"a": {"loss": [1], "accuracy": [0.5]}, "b": {"loss": [1]}})
+
+
+def test_to_uint8_rounds_and_clips_without_touching_the_input() -> None:
+    from tlhelpers.images import to_uint8
+
+    pixels = np.array([-3.0, 0.4, 0.6, 127.5, 254.6, 300.0], dtype="float32")
+    converted = to_uint8(pixels)
+    assert converted.dtype == np.uint8 and converted.tolist() == [0, 0, 1, 128, 255, 255]
+    assert pixels[0] == -3.0, "the caller's array is unchanged"
+
+
+def test_overlay_puts_the_heatmap_on_the_images_pixel_grid() -> None:
+    from tlhelpers.plots import overlay
+
+    fig, ax = plt.subplots()
+    overlay(ax, np.zeros((20, 30, 3)), np.eye(2), alpha=0.3)
+    image, heatmap = ax.images
+    assert heatmap.get_extent() == image.get_extent() == [-0.5, 29.5, 19.5, -0.5]
+    assert image.get_array().dtype == np.uint8 and heatmap.get_alpha() == 0.3
