@@ -189,5 +189,6 @@ def cached_features(base_model: keras.Model, folder: ImageFolder, split: str = "
                                for copy in range(1 + augment_copies)])
     if np.abs(features).max() > np.finfo(dtype).max:
         raise ValueError(f"a feature of magnitude {np.abs(features).max():.3g} does not fit {dtype}; use 'float32'")
-    _save(path, features.astype(dtype), labels)
-    return Features(features.astype(dtype), labels, False, path, key)
+    features = features.astype(dtype, copy=False)
+    _save(path, features, labels)
+    return Features(features, labels, False, path, key)
