@@ -7,7 +7,9 @@ notebook (a new base built after seeding) reuses what the first one computed.
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 from pathlib import Path
 
 import keras
@@ -125,11 +127,22 @@ def test_one_changed_weight_of_the_same_model_changes_the_key(folder, tmp_path: 
     np.testing.assert_allclose(second.features, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_any_batch_size_gives_the_same_features(base, folder, tmp_path: Path) -> None:
-    """24 training images in batches of 5: the last, smaller batch is neither dropped nor padded."""
+def test_any_batch_size_gives_the_same_features_with_one_trace(base, folder, tmp_path: Path) -> None:
+    """24 training and 6 validation images in batches of 5: the last, smaller batch is not padded or retraced."""
     whole = cached_features(base, folder, "train", cache_dir=tmp_path / "a", batch_size=64, progress=False)
     fives = cached_features(base, folder, "train", cache_dir=tmp_path / "b", batch_size=5, progress=False)
+    cached_features(base, folder, "val", cache_dir=tmp_path / "b", batch_size=5, progress=False)
     np.testing.assert_allclose(fives.features, whole.features, rtol=1e-5, atol=1e-5)
+    assert tl_features._FORWARD[base].experimental_get_tracing_count() == 1
+
+
+def test_the_traced_forward_pass_does_not_keep_the_model_alive(folder, tmp_path: Path) -> None:
+    model = make_base()
+    cached_features(model, folder, "val", cache_dir=tmp_path, progress=False)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
 
 
 def test_extraction_batches_hold_about_the_pixels_of_32_images_at_224() -> None:

@@ -3,12 +3,10 @@
 With a frozen base, every epoch of ``fit`` on images recomputes the same ResNet50 features.
 :func:`cached_features` computes them once per split and saves them in an ``.npz`` file, where the
 next call, in this notebook or another, finds them. Its name holds a SHA-256 of everything the
-features depend on: the base (configuration and every weight), each image file (path, label,
-size, modification time), the image size, the dtype and the augmentation; change one and you get
-a new file, never an old answer. A file that cannot be read (truncated, failing zip's CRC check)
-or does not match is computed again, with a warning.
-
-Feature maps are kept before pooling, so every head can use them: 392 KiB per image at 224 x 224.
+features depend on: the base (configuration and every weight), each image file (path, label, size,
+modification time), the image size, the dtype and the augmentation; change one and you get a new
+file, never an old answer. A file that cannot be read (truncated, failing zip's CRC check) or does
+not match is computed again, with a warning. Maps are kept before pooling: 392 KiB per image at 224.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ import hashlib
 import json
 import os
 import warnings
+import weakref
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from tlhelpers.data import ImageFolder, make_dataset
 from tlhelpers.runtime import default_dir
@@ -40,8 +40,8 @@ class Features:
         features: ``(n, h/32, w/32, 2048)`` float32 or float16; with augmentation, the images then each copy.
         labels: ``(n,)`` int32 class indices, in the order of ``folder.files[split]``.
         from_cache: ``True`` when read from the disk cache, ``False`` when just computed.
-        path: The cache file.
-        key: The cache key (SHA-256 of everything the features depend on).
+        path: The cache file; its name ends with the start of ``key``, the SHA-256 of what the features depend on.
+        key: The cache key.
     """
 
     features: np.ndarray
@@ -55,8 +55,7 @@ class Features:
         ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(self.labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(tf.data.AUTOTUNE)
 
 
 def default_augmentation(seed: int = 0) -> keras.Sequential:
@@ -78,12 +77,19 @@ def extraction_batch_size(image_size: tuple[int, int]) -> int:
     return max(1, 32 * 224 * 224 // (height * width))
 
 
-def _extract(base_model: keras.Model, images: tf.data.Dataset, augmentation: keras.Layer | None,
-             progress: bool) -> np.ndarray:
-    """Run ``base_model`` once over batches of ``(images, labels)``: ``(n, h/32, w/32, 2048)`` float32."""
+# One traced forward pass per base model, for any batch size (model.predict traces again whenever the batch
+# size changes, and tracing ResNet50 takes seconds). It refers to the model weakly, so the model can be freed.
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _extract(base_model: keras.Model, images: tf.data.Dataset, augmentation: keras.Layer | None, progress: bool):
+    if base_model not in _FORWARD:
+        model, spec = weakref.ref(base_model), tf.TensorSpec((None, *base_model.input_shape[1:]), tf.float32)
+        _FORWARD[base_model] = tf.function(lambda x: model()(x, training=False), input_signature=[spec])
     if augmentation is not None:
         images = images.map(lambda x, y: (augmentation(x, training=True), y))
-    return base_model.predict(images, verbose=int(progress))
+    batches = tqdm(images, desc="features", unit="batch", disable=not progress)
+    return np.concatenate([np.asarray(_FORWARD[base_model](x), dtype=np.float32) for x, _ in batches])
 
 
 def _without_names(config: Any) -> Any:
@@ -122,10 +128,9 @@ def _load(path: Path, labels: np.ndarray, shape: tuple, dtype: str) -> np.ndarra
 
 def _save(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # renamed when complete: never half a file
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # renamed when complete: never half a file
     try:
-        with open(temporary, "wb") as file:
-            np.savez(file, features=features, labels=labels)
+        np.savez(temporary, features=features, labels=labels)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -142,18 +147,18 @@ def cached_features(base_model: keras.Model, folder: ImageFolder, split: str = "
             ``(batch, h/32, w/32, 2048)`` out, e.g. from :func:`tlhelpers.build_base_model`.
         folder: What :func:`tlhelpers.load_image_folder` returned, at the same image size.
         split: ``"train"``, ``"val"`` or ``"test"`` (a key of ``folder.files``).
-        cache_dir: The cache folder; default ``$TLHELPERS_FEATURE_CACHE``, else ``build/feature_cache/``
-            in a checkout of this repository, else ``~/.cache/tlhelpers/feature_cache``.
+        cache_dir: Default ``$TLHELPERS_FEATURE_CACHE``, else ``build/feature_cache/`` in a checkout of
+            this repository, else ``~/.cache/tlhelpers/feature_cache``.
         dtype: ``"float32"``, or ``"float16"`` for half the memory (about 3 significant digits).
         batch_size: Images per forward pass; default :func:`extraction_batch_size`.
         augment_copies: Augmented copies of each training image, cached after the originals
             (``K + 1`` times the memory). Unlike augmentation on images, each epoch sees the same copies.
-        augmentation: The pipeline for them; default :func:`default_augmentation` ``(seed)``.
+        augmentation: The pipeline for them; default :func:`default_augmentation` with ``seed``.
         seed: Seed of the default augmentation.
         progress: Show a progress bar while extracting.
 
     Returns:
-        A :class:`Features` with ``.features``, ``.labels`` and ``.from_cache``.
+        A :class:`Features`: ``(n, h/32, w/32, 2048)`` ``.features``, ``.labels``, ``.from_cache``.
 
     Raises:
         ValueError: An argument out of range, or a base and folder of different image sizes.
