@@ -42,7 +42,7 @@ def predict_dataset(model: keras.Model, ds: Any, keep_images: bool = False) -> P
         ds: Batches of ``(images, labels)``, such as ``val_ds`` from
             :func:`tlhelpers.load_image_folder`.
         keep_images: Also return the images, as uint8 to save memory
-            (150 KB per 224 x 224 image); needed by :func:`plot_mistakes`.
+            (150 KB per 224 x 224 image); needed by :func:`tlhelpers.plot_mistakes`.
 
     Returns:
         :class:`Predictions` ``(labels, probabilities, images)``; ``images`` is ``None``
