@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, write_image
-from tlhelpers.data import download as download_from_data
 from tlhelpers.data import load_image_folder
-from tlhelpers.download import DATASETS, DownloadError, RemoteDataset, default_data_dir, download
+from tlhelpers.download import DATASETS, DownloadError, RemoteDataset, download
+from tlhelpers.runtime import default_dir
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -123,7 +123,7 @@ def test_checksum_mismatch_extracts_nothing(server, tmp_path: Path) -> None:
     base, www, _ = server
     registry = _publish(www, base, "mini", _flowers_like(tmp_path), sha256="0" * 64)
     data_dir = tmp_path / "downloads"
-    with pytest.raises(DownloadError, match=f"SHA-256 [0-9a-f]{{64}}, expected .* {'0' * 64}.*Nothing was extracted"):
+    with pytest.raises(DownloadError, match=f"does not have the pinned SHA-256 {'0' * 64}.*Nothing was extracted"):
         download("mini", data_dir, datasets=registry)
     assert not (data_dir / "mini").exists() and _leftovers(data_dir) == []
 
@@ -178,14 +178,18 @@ def test_registry_is_pinned_and_the_default_folder_is_in_the_repository() -> Non
         assert entry.url.startswith("https://"), name
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256) and entry.size > 1_000_000, name
     assert DATASETS["flowers"].url.endswith("/example_images/flower_photos.tgz")
-    assert default_data_dir() == ROOT / "data" / "downloads"
-    assert download_from_data is download, "tlhelpers.data.download is the same function"
+    assert default_dir("downloads", in_checkout="data") == ROOT / "data" / "downloads"
 
 
-def test_a_damaged_record_means_download_again(server, tmp_path: Path) -> None:
+def test_a_damaged_record_means_extract_again_from_the_kept_archive(server, tmp_path: Path) -> None:
     base, www, requests = server
     registry = _publish(www, base, "mini", _flowers_like(tmp_path))
     data_dir = tmp_path / "downloads"
     root = download("mini", data_dir, datasets=registry)
     (data_dir / ".mini.json").write_text("{not json")  # e.g. a disk that filled up
-    assert download("mini", data_dir, datasets=registry) == root and len(requests) == 2
+    (root / "daisy" / "0.png").unlink()
+    assert download("mini", data_dir, datasets=registry) == root and len(requests) == 1
+    assert (root / "daisy" / "0.png").is_file(), "extracted again from the archive, whose SHA-256 still matches"
+    (data_dir / "mini.tgz").write_bytes(b"damaged")
+    (data_dir / ".mini.json").unlink()
+    assert download("mini", data_dir, datasets=registry) == root and len(requests) == 2, "downloaded again"

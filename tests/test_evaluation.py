@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
+from tlhelpers.evaluation import classification_table, predict_dataset
+from tlhelpers.plots import plot_confusion_matrix, plot_mistakes
 
 CLASS_NAMES = ["circle", "square", "triangle"]
 
@@ -113,10 +114,11 @@ def test_mistakes_gallery_shows_the_most_confident_mistakes_first() -> None:
     fig = plot_mistakes(images, labels, probabilities, CLASS_NAMES)
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in titled] == [
-        "true: triangle\npredicted: square (0.90)",
-        "true: circle\npredicted: triangle (0.70)",
-        "true: square\npredicted: circle (0.60)",
+        "triangle -> square (0.90)",
+        "circle -> triangle (0.70)",
+        "square -> circle (0.60)",
     ]
+    assert {ax.title.get_color() for ax in titled} == {"red"}, "the title format of plot_batch and plot_grad_cam"
     assert all(len(ax.images) == 1 for ax in titled)
     assert fig._suptitle.get_text() == "Most confident mistakes (3 shown of 3 wrong in 5)"
     capped = plot_mistakes(images, labels, probabilities, CLASS_NAMES, max_images=2)

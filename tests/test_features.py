@@ -1,9 +1,13 @@
-"""tlhelpers.features and tlhelpers.feature_cache: features computed once, cached, and trusted only when intact."""
+"""tlhelpers.features: features computed once, cached, and trusted only when intact.
+
+The three guarantees a user feels: features are never reused after the images, the image size
+or the base's weights changed; a damaged cache file is recomputed with a warning; a second
+notebook (a new base built after seeding) reuses what the first one computed.
+"""
 
 from __future__ import annotations
 
 import gc
-import json
 import os
 import weakref
 from pathlib import Path
@@ -13,7 +17,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_image
-from tlhelpers import feature_cache, features
+from tlhelpers import features as tl_features
+from tlhelpers import runtime
 from tlhelpers.data import ImageFolder, load_image_folder, make_dataset
 from tlhelpers.features import cached_features, default_augmentation, extraction_batch_size
 from tlhelpers.model import build_base_model
@@ -43,7 +48,8 @@ def images_of(data: ImageFolder, split: str) -> np.ndarray:
 
 
 def extractions(cache_dir: Path) -> int:
-    return len(feature_cache.read_extraction_log(cache_dir))
+    """Cache files written: a new key means a new extraction and a new file."""
+    return len(list(cache_dir.glob("*.npz")))
 
 
 def test_features_are_the_base_models_output_in_file_order(base, folder, tmp_path: Path) -> None:
@@ -61,9 +67,8 @@ def test_second_call_reads_the_cache_without_running_the_base(base, folder, tmp_
     again = cached_features(base, folder, "val", cache_dir=tmp_path, progress=False)
     assert again.from_cache and again.key == first.key and extractions(tmp_path) == 1
     np.testing.assert_array_equal(again.features, first.features)
-    record = feature_cache.read_extraction_log(tmp_path)[0]
-    assert record["split"] == "val" and record["images"] == 6 and record["image_size"] == [SIZE, SIZE]
-    assert not list(tmp_path.glob("*.tmp")), "the atomic write leaves no temporary file"
+    assert first.path.name.startswith(f"val-{SIZE}x{SIZE}-float32-") and len(again.labels) == 6
+    assert not list(tmp_path.glob("*.tmp")), "the write under a temporary name leaves no temporary file"
 
 
 def test_notebooks_in_a_row_extract_once_per_split(folder, tmp_path: Path) -> None:
@@ -72,7 +77,7 @@ def test_notebooks_in_a_row_extract_once_per_split(folder, tmp_path: Path) -> No
         base_model = make_base(seed=42)
         for split in ("train", "val"):
             cached_features(base_model, folder, split, cache_dir=tmp_path, progress=False)
-    assert sorted(r["split"] for r in feature_cache.read_extraction_log(tmp_path)) == ["train", "val"]
+    assert sorted(path.name.split("-")[0] for path in tmp_path.glob("*.npz")) == ["train", "val"]
 
 
 def test_a_touched_image_changes_the_key(base, image_folder: Path, tmp_path: Path) -> None:
@@ -128,12 +133,12 @@ def test_any_batch_size_gives_the_same_features_with_one_trace(base, folder, tmp
     fives = cached_features(base, folder, "train", cache_dir=tmp_path / "b", batch_size=5, progress=False)
     cached_features(base, folder, "val", cache_dir=tmp_path / "b", batch_size=5, progress=False)
     np.testing.assert_allclose(fives.features, whole.features, rtol=1e-5, atol=1e-5)
-    assert features._FORWARD[base].experimental_get_tracing_count() == 1
+    assert tl_features._FORWARD[base].experimental_get_tracing_count() == 1
 
 
-def test_the_traced_forward_pass_does_not_keep_the_model_alive() -> None:
+def test_the_traced_forward_pass_does_not_keep_the_model_alive(folder, tmp_path: Path) -> None:
     model = make_base()
-    features._forward_function(model)
+    cached_features(model, folder, "val", cache_dir=tmp_path, progress=False)
     alive = weakref.ref(model)
     del model
     gc.collect()
@@ -150,26 +155,24 @@ def test_extraction_batches_hold_about_the_pixels_of_32_images_at_224() -> None:
         assert 32 * 224 * 224 - size[0] * size[1] < pixels <= 32 * 224 * 224
 
 
-def _rewrite_with_other_features(path: Path) -> None:
-    with np.load(path) as stored:
-        meta, labels = stored["meta"], stored["labels"]
-        features = stored["features"] + 1.0  # plausible values, stale checksum
-    with open(path, "wb") as file:
-        np.savez(file, features=features, labels=labels, meta=meta)
+def _flip_a_byte_of_the_features(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the features: plausible values, but zip's CRC no longer matches
+    path.write_bytes(bytes(data))
 
 
 def _rewrite_with_other_shape(path: Path) -> None:
     with np.load(path) as stored:
-        meta = json.loads(str(stored["meta"]))
         features, labels = stored["features"][:-1], stored["labels"][:-1]
-    feature_cache.save_arrays(path, features, labels, {k: v for k, v in meta.items() if k != "features_xxh3_128"})
+    with open(path, "wb") as file:
+        np.savez(file, features=features, labels=labels)
 
 
 DAMAGE = {
     "truncated": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
     "garbage": lambda path: path.write_bytes(b"not a cache file"),
     "empty": lambda path: path.write_bytes(b""),
-    "changed features": _rewrite_with_other_features,
+    "flipped byte": _flip_a_byte_of_the_features,
     "wrong shape": _rewrite_with_other_shape,
 }
 
@@ -180,7 +183,7 @@ def test_a_damaged_cache_file_is_recomputed_with_a_warning(damage, base, folder,
     DAMAGE[damage](first.path)
     with pytest.warns(UserWarning, match="is not usable .*recomputing it"):
         second = cached_features(base, folder, "val", cache_dir=tmp_path, progress=False)
-    assert not second.from_cache and extractions(tmp_path) == 2
+    assert not second.from_cache and second.path == first.path
     np.testing.assert_allclose(second.features, first.features, rtol=1e-5, atol=1e-5)
     assert cached_features(base, folder, "val", cache_dir=tmp_path, progress=False).from_cache, "repaired"
 
@@ -189,7 +192,7 @@ def test_a_failed_write_leaves_no_file(base, folder, tmp_path: Path, monkeypatch
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(feature_cache.np, "savez", disk_full)
+    monkeypatch.setattr(tl_features.np, "savez", disk_full)
     with pytest.raises(OSError, match="No space left"):
         cached_features(base, folder, "val", cache_dir=tmp_path, progress=False)
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".npz", ".tmp")]
@@ -202,7 +205,6 @@ def test_float16_halves_the_memory_and_stays_close(base, folder, tmp_path: Path)
     assert half.features.dtype == np.float16 and half.features.nbytes * 2 == full.features.nbytes
     assert again.from_cache and again.features.dtype == np.float16
     np.testing.assert_allclose(half.features.astype("float32"), full.features, rtol=2e-3, atol=1e-3)
-    assert half.dataset().options().autotune.enabled is False  # see tlhelpers.images.PIPELINE_OPTIONS
     batch, labels = next(iter(half.dataset(batch_size=5)))
     assert batch.dtype.name == "float32" and batch.shape == (5, 1, 1, 2048) and labels.shape == (5,)
 
@@ -225,7 +227,7 @@ def test_augmented_copies_are_seeded_and_keyed(base, folder, tmp_path: Path) -> 
     plain = cached_features(base, folder, "train", cache_dir=tmp_path, progress=False)
     augmented = cached_features(base, folder, "train", cache_dir=tmp_path, augment_copies=2, progress=False)
     n = len(plain.labels)
-    assert augmented.features.shape == (3 * n, 1, 1, 2048) and augmented.copies == 3
+    assert augmented.features.shape == (3 * n, 1, 1, 2048)
     assert augmented.key != plain.key and not augmented.from_cache
     np.testing.assert_array_equal(augmented.labels, np.tile(plain.labels, 3))
     np.testing.assert_allclose(augmented.features[:n], plain.features, rtol=1e-5, atol=1e-5)
@@ -262,8 +264,16 @@ def test_image_sizes_of_base_and_folder_must_agree(base, image_folder: Path, tmp
 
 def test_default_cache_dir_is_git_ignored_build_or_the_environment(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(feature_cache.CACHE_ENV, raising=False)
-    default = feature_cache.default_cache_dir()
+    monkeypatch.delenv(tl_features.CACHE_ENV, raising=False)
+    default = runtime.default_dir("feature_cache", tl_features.CACHE_ENV)
     assert default.parts[-2:] == ("build", "feature_cache")
-    monkeypatch.setenv(feature_cache.CACHE_ENV, str(tmp_path))
-    assert feature_cache.default_cache_dir() == tmp_path
+    monkeypatch.setenv(tl_features.CACHE_ENV, str(tmp_path))
+    assert runtime.default_dir("feature_cache", tl_features.CACHE_ENV) == tmp_path
+    monkeypatch.setattr(runtime, "_CHECKOUT", tmp_path)  # installed from a wheel: no pyproject.toml beside it
+    assert runtime.default_dir("downloads") == Path.home() / ".cache" / "tlhelpers" / "downloads"
+
+
+def test_cache_files_are_written_to_the_default_dir(base, folder, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tl_features.CACHE_ENV, str(tmp_path))
+    assert cached_features(base, folder, "val", progress=False).path.parent == tmp_path

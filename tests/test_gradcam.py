@@ -17,8 +17,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from tlhelpers.gradcam import grad_cam, plot_grad_cam
+from tlhelpers.gradcam import grad_cam
 from tlhelpers.model import build_base_model
+from tlhelpers.plots import plot_grad_cam
 
 CLASS_NAMES = ["plain", "red corner"]
 PLAIN, RED = 0, 1
@@ -162,7 +163,7 @@ def test_plot_grad_cam_overlays_each_heatmap_with_the_prediction() -> None:
         "red corner -> red corner (0.90)", "plain -> plain (0.80)", "red corner -> plain (0.70)"]
     assert [ax.title.get_color() for ax in fig.axes] == ["black", "black", "red"]
     assert all(len(ax.images) == 2 for ax in fig.axes), "image and heatmap"
-    assert fig.axes[0].images[1].get_extent() == fig.axes[0].images[0].get_extent(), "stretched over the image"
+    assert fig.axes[0].images[1].get_extent() == fig.axes[0].images[0].get_extent(), "on imshow's pixel grid"
     assert fig._suptitle.get_text().startswith("Grad-CAM")
     unlabelled = plot_grad_cam(images, heatmaps, CLASS_NAMES, probabilities, max_images=2)
     assert [ax.get_title() for ax in unlabelled.axes] == ["red corner (0.90)", "plain (0.80)"]

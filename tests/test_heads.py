@@ -62,8 +62,12 @@ def test_assert_same_architecture_names_the_difference() -> None:
     assert_same_architecture(dense_head((7, 7, 2048), 3), dense_head((7, 7, 2048), 3))
     with pytest.raises(AssertionError, match="layers differ"):
         assert_same_architecture(dense_head((7, 7, 2048), 3), conv1x1_head((7, 7, 2048), 3))
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="layers differ"):  # the output shape (batch, 4) differs first
         assert_same_architecture(dense_head((7, 7, 2048), 3), dense_head((7, 7, 2048), 4))
+    no_bias = keras.Sequential([keras.Input((7, 7, 2048)), keras.layers.GlobalAveragePooling2D(),
+                                keras.layers.Dense(3, activation="softmax", use_bias=False)])
+    with pytest.raises(AssertionError, match="the head has 6,144 parameters, the reference 6,147"):
+        assert_same_architecture(no_bias, dense_head((7, 7, 2048), 3))
 
 
 @pytest.mark.parametrize("builder", [dense_head, mlp_dropout_head, conv1x1_head])

@@ -47,6 +47,8 @@ def test_plot_history_draws_train_and_validation_per_metric() -> None:
     assert [line.get_label() for line in loss_ax.lines[:2]] == ["train loss", "validation loss"]
     assert [line.get_label() for line in acc_ax.lines[:1]] == ["train accuracy"]
     assert any(line.get_linestyle() == "--" for line in loss_ax.lines), "phase marker"
+    fig.canvas.draw()
+    assert all(float(tick).is_integer() for tick in loss_ax.get_xticks()), "whole epochs only, no 1.5"
 
 
 def test_plot_history_names_missing_metrics() -> None:
@@ -61,7 +63,8 @@ def test_plot_heatmaps_overlays_each_map_on_the_image() -> None:
     fig = plot_heatmaps(np.zeros((64, 64, 3)), maps, ["a", "b", "c"])
     assert [ax.get_title() for ax in fig.axes] == ["image", "a", "b", "c"]
     assert [len(ax.images) for ax in fig.axes] == [1, 2, 2, 2]
-    assert fig.axes[1].images[1].get_extent() == [0, 64, 64, 0], "stretched over the whole image"
+    image_extent = fig.axes[1].images[0].get_extent()
+    assert fig.axes[1].images[1].get_extent() == image_extent == [-0.5, 63.5, 63.5, -0.5], "imshow's pixel grid"
     with pytest.raises(ValueError, match="2 titles for 3 heatmaps"):
         plot_heatmaps(np.zeros((64, 64, 3)), maps, ["a", "b"])
 
@@ -76,5 +79,26 @@ def test_plot_histories_overlays_runs_one_colour_each() -> None:
     assert labels == ["a (validation)", "a (training)", "b (validation)", "b (training)"]
     assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
     assert ax.get_xlabel() == "epoch"
+    fig.canvas.draw()
+    assert all(float(tick).is_integer() for tick in ax.get_xticks()), "whole epochs only, no 1.5"
     with pytest.raises(KeyError, match="run 'b' has no 'accuracy'"):
         plot_histories({"a": {"loss": [1], "accuracy": [0.5]}, "b": {"loss": [1]}})
+
+
+def test_to_uint8_rounds_and_clips_without_touching_the_input() -> None:
+    from tlhelpers.images import to_uint8
+
+    pixels = np.array([-3.0, 0.4, 0.6, 127.5, 254.6, 300.0], dtype="float32")
+    converted = to_uint8(pixels)
+    assert converted.dtype == np.uint8 and converted.tolist() == [0, 0, 1, 128, 255, 255]
+    assert pixels[0] == -3.0, "the caller's array is unchanged"
+
+
+def test_overlay_puts_the_heatmap_on_the_images_pixel_grid() -> None:
+    from tlhelpers.plots import overlay
+
+    fig, ax = plt.subplots()
+    overlay(ax, np.zeros((20, 30, 3)), np.eye(2), alpha=0.3)
+    image, heatmap = ax.images
+    assert heatmap.get_extent() == image.get_extent() == [-0.5, 29.5, 19.5, -0.5]
+    assert image.get_array().dtype == np.uint8 and heatmap.get_alpha() == 0.3

@@ -31,12 +31,36 @@ def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
     assert "pip" in env["dependencies"] and any(str(d).startswith("python=") for d in env["dependencies"])
 
 
+def _name(requirement: str) -> str:
+    return requirement.split(">")[0].split("=")[0].split("<")[0].strip().lower()
+
+
+def test_runtime_dependencies_are_what_the_package_imports() -> None:
+    """Notebook tooling (papermill for the runner, IPython for record_results) is the notebooks extra."""
+    import ast
+    import sys
+
+    imported = set()
+    for module in (ROOT / "tlhelpers").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"tlhelpers", "__future__"}
+    distribution = {"PIL": "pillow", "sklearn": "scikit-learn", "IPython": "ipykernel"}
+    project = _pyproject()["project"]
+    notebooks = {_name(r) for r in project["optional-dependencies"]["notebooks"]}
+    assert {_name(r) for r in project["dependencies"]} == {distribution.get(m, m) for m in third_party} - notebooks
+    assert {"papermill", "ipykernel"} <= notebooks <= {_name(r) for r in project["optional-dependencies"]["dev"]}
+
+
 def test_every_dependency_is_pinned_in_the_lock() -> None:
     project = _pyproject()["project"]
     pinned = {line.split("==")[0].lower().replace("_", "-") for line in (ROOT / "requirements.lock").read_text().split()
               if "==" in line}
     for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
-        name = requirement.split(">")[0].split("=")[0].split("<")[0].strip().lower()
+        name = _name(requirement)
         assert name in pinned, f"{name} is not pinned in requirements.lock (run `make lock`)"
 
 

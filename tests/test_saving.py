@@ -12,8 +12,9 @@ from PIL import Image
 
 from tests.conftest import write_image
 from tlhelpers import saving
+from tlhelpers.images import load_image
 from tlhelpers.model import build_base_model
-from tlhelpers.saving import export_for_serving, load_image, predict_file, save_and_reload
+from tlhelpers.saving import export_for_serving, predict_file, save_and_reload
 
 CLASS_NAMES = ["circle", "square", "triangle"]
 

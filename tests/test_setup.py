@@ -142,27 +142,6 @@ def test_version_is_written_once() -> None:
     assert importlib.metadata.version("tlhelpers") == tlhelpers.__version__
 
 
-def test_every_package_tlhelpers_imports_is_declared() -> None:
-    import ast
-    import importlib.metadata
-
-    declared = {re.split(r"[<>=!~; \[]", r)[0].lower().replace("_", "-")
-                for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
-    providers = importlib.metadata.packages_distributions()
-    imported = set()
-    for module in (ROOT / "tlhelpers").glob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                imported.add(node.module.split(".")[0])
-    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "tlhelpers"}
-    assert {"tensorflow", "keras", "h5py", "IPython"} <= third_party
-    for name in sorted(third_party):
-        distributions = {d.lower().replace("_", "-") for d in providers.get(name, [])}
-        assert distributions & declared, f"tlhelpers imports {name} ({distributions}); declare it in pyproject.toml"
-
-
 def test_colab_pins_are_dated_and_above_our_floors() -> None:
     """Colab installs tlhelpers with --no-deps: its versions must satisfy our floors."""
     from packaging.requirements import Requirement

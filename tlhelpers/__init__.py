@@ -4,53 +4,47 @@ The lessons live in ``notebooks/``; this package holds the code that several
 notebooks would otherwise repeat (folder loading, weights resolution, feature
 caching, seeds, plots, recording results). Importing it sets no seeds, changes
 no logging and downloads nothing.
+
+The top level holds what the notebooks, examples, benchmarks and README use;
+``tlhelpers.heads``, ``tlhelpers.finetune`` and ``tlhelpers.scaling`` hold the rest
+of what notebooks 01-05 call.
 """
 
-from tlhelpers import heads
-from tlhelpers.data import ImageFolder, download, load_image_folder
-from tlhelpers.evaluation import classification_table, plot_confusion_matrix, plot_mistakes, predict_dataset
-from tlhelpers.feature_cache import read_extraction_log
-from tlhelpers.features import Features, cached_features, extract_features, extraction_batch_size
+from tlhelpers import finetune, heads, scaling
+from tlhelpers.data import ImageFolder, load_image_folder
+from tlhelpers.download import DownloadError, download
+from tlhelpers.evaluation import classification_table, predict_dataset
+from tlhelpers.features import Features, cached_features, extraction_batch_size
 from tlhelpers.finetune import unfreeze_from
-from tlhelpers.gradcam import grad_cam, plot_grad_cam
+from tlhelpers.gradcam import grad_cam
 from tlhelpers.model import WeightsError, build_base_model, resolve_weights
-from tlhelpers.plots import plot_batch, plot_heatmaps, plot_histories, plot_history
+from tlhelpers.plots import (
+    plot_batch,
+    plot_confusion_matrix,
+    plot_grad_cam,
+    plot_heatmaps,
+    plot_histories,
+    plot_history,
+    plot_mistakes,
+)
 from tlhelpers.runtime import record_results, seed_everything
-from tlhelpers.saving import export_for_serving, predict_file, save_and_reload
+from tlhelpers.saving import export_for_serving, predict_file
 from tlhelpers.scaling import check_float32_output, configure_precision, get_strategy
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Features",
-    "ImageFolder",
-    "WeightsError",
-    "build_base_model",
-    "check_float32_output",
-    "configure_precision",
-    "heads",
-    "download",
-    "cached_features",
-    "extract_features",
-    "extraction_batch_size",
-    "get_strategy",
-    "load_image_folder",
-    "plot_batch",
-    "plot_heatmaps",
-    "plot_histories",
-    "plot_history",
-    "read_extraction_log",
-    "record_results",
-    "resolve_weights",
-    "seed_everything",
-    "unfreeze_from",
-    "classification_table",
-    "export_for_serving",
-    "grad_cam",
-    "plot_confusion_matrix",
+    # the data (notebook 01)
+    "DownloadError", "ImageFolder", "download", "load_image_folder",
+    # the base model and its features (notebook 01)
+    "WeightsError", "build_base_model", "resolve_weights", "Features", "cached_features", "extraction_batch_size",
+    # the heads, fine-tuning and more than one device (notebooks 01-05)
+    "heads", "finetune", "unfreeze_from", "scaling", "get_strategy", "configure_precision", "check_float32_output",
+    # evaluating and explaining (notebook 01)
+    "predict_dataset", "classification_table", "grad_cam", "predict_file", "export_for_serving",
+    # figures (notebooks 01-04)
+    "plot_batch", "plot_history", "plot_histories", "plot_heatmaps", "plot_confusion_matrix", "plot_mistakes",
     "plot_grad_cam",
-    "plot_mistakes",
-    "predict_dataset",
-    "predict_file",
-    "save_and_reload",
+    # seeds and results (every notebook)
+    "seed_everything", "record_results",
 ]

@@ -17,22 +17,20 @@ the test split is held out of ``train/``. Files with identical content are repor
 
 from __future__ import annotations
 
+import os
 import random
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
-from tlhelpers.download import download
 from tlhelpers.duplicates import DuplicateGroup, describe, find_duplicates, warning_message
-from tlhelpers.images import check_images, make_dataset
+from tlhelpers.images import check_images, read_rgb
 from tlhelpers.model import check_image_size
 
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
-
-__all__ = ["ImageFolder", "download", "load_image_folder", "make_dataset"]
-
 
 @dataclass
 class ImageFolder:
@@ -84,6 +82,53 @@ class ImageFolder:
         if len(self.duplicates) > max_skipped:
             lines.append(f"  ... and {len(self.duplicates) - max_skipped} more: see .duplicates")
         return "\n".join(lines)
+
+
+def _read_for_pipeline(path: bytes, image_size: tuple[int, int]) -> np.ndarray:
+    name = os.fsdecode(path)
+    try:
+        return read_rgb(name, image_size)
+    except Exception as error:
+        raise ValueError(f"could not read '{name}' ({error}); it was readable when the folder was "
+                         "checked: was it changed or deleted? Run load_image_folder again") from error
+
+
+def make_dataset(
+    files: list[tuple[Path, int]],
+    image_size: tuple[int, int],
+    batch_size: int,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """Build a batched ``tf.data`` pipeline over ``(path, label)`` pairs.
+
+    Images are decoded with :func:`tlhelpers.images.read_rgb` (Pillow) and resized by
+    ``tf.image.resize`` (bilinear), as ``keras.utils.image_dataset_from_directory`` does.
+
+    Args:
+        files: Image paths, already checked by :func:`tlhelpers.images.check_images`, with integer labels.
+        image_size: ``(height, width)`` every image is resized to.
+        batch_size: Images per batch.
+        shuffle_seed: Shuffle every epoch with this seed; ``None`` keeps order.
+
+    Returns:
+        Batches of ``(images, labels)``: ``(batch, height, width, 3)`` float32
+        in ``[0, 255]`` and ``(batch,)`` int32.
+    """
+    paths = tf.constant([os.fsencode(p) for p, _ in files], dtype=tf.string)
+    labels = tf.constant([label for _, label in files], dtype=tf.int32)
+
+    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.numpy_function(lambda p: _read_for_pipeline(p, image_size), [path], tf.uint8, stateful=False)
+        image.set_shape((None, None, 3))
+        image = tf.image.resize(image, image_size)  # float32, still in [0, 255]
+        image.set_shape((*image_size, 3))
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _folders(folder: Path) -> list[str]:

@@ -1,30 +1,28 @@
 """Download a public image dataset once, pinned by SHA-256, and find its class folders.
 
 :func:`download` returns the folder to pass to :func:`tlhelpers.data.load_image_folder`.
-An archive is checked before anything is extracted, extracted into a temporary folder beside
-the target and renamed into place only when complete, so a failed download, a checksum
-mismatch or a broken archive leaves no half-extracted folder behind.
+``keras.utils.get_file`` downloads the archive and checks its SHA-256. What it does not do is
+done here: it extracts again at every call (here an extraction is kept and reused), skips unsafe
+members with a warning (here the archive is refused), and extracts in place (here into a
+temporary folder renamed only when complete, so a broken archive leaves no half-extracted
+folder behind). The archive stays in ``data_dir``, where it also serves as the offline copy.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
+import keras
 
 from tlhelpers.images import IMAGE_SUFFIXES
-
-TIMEOUT_S = 60
+from tlhelpers.runtime import default_dir
 
 
 class DownloadError(RuntimeError):
@@ -60,42 +58,22 @@ DATASETS: dict[str, RemoteDataset] = {
 }
 
 
-def default_data_dir() -> Path:
-    """``data/downloads/`` in a checkout of this repository, else ``~/.tlhelpers/datasets``."""
-    repo = Path(__file__).resolve().parents[1]
-    if (repo / "data").is_dir() and (repo / "pyproject.toml").is_file():
-        return repo / "data" / "downloads"
-    return Path.home() / ".tlhelpers" / "datasets"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fetch(name: str, entry: RemoteDataset, destination: Path, offline_copy: Path) -> None:
-    request = urllib.request.Request(entry.url, headers={"User-Agent": "tlhelpers"})
+def _fetch(name: str, entry: RemoteDataset, base: Path) -> Path:
+    """Return the archive in ``base``: a copy put there by hand, or downloaded, once its SHA-256 matches."""
+    archive = base / PurePosixPath(entry.url).name
     try:
-        with (urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, open(destination, "wb") as file,
-              tqdm(total=entry.size, desc=f"Downloading {name}", unit="B", unit_scale=True, leave=False,
-                   disable=entry.size < 10_000_000) as bar):
-            while chunk := response.read(1 << 20):
-                bar.update(file.write(chunk))
-    except (urllib.error.URLError, OSError) as error:
+        return Path(keras.utils.get_file(archive.name, entry.url, file_hash=entry.sha256, cache_dir=base,
+                                         cache_subdir=""))
+    except ValueError:  # get_file: "Incomplete or corrupted file detected"
+        size = archive.stat().st_size if archive.is_file() else 0
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{name!r}: '{archive.name}' ({size:,} bytes) does not have the pinned SHA-256 "
+                            f"{entry.sha256} ({entry.size:,} bytes): it is incomplete, damaged or was changed at "
+                            "its source. Nothing was extracted; try again") from None
+    except Exception as error:  # noqa: BLE001 - get_file raises a bare Exception on network errors
         raise DownloadError(f"could not download {name!r} from {entry.url} ({error}). Check the internet "
                             "connection (or proxy); or download that file on another machine, copy it to "
-                            f"{offline_copy} and call download({name!r}) again") from None
-
-
-def _verify(name: str, entry: RemoteDataset, archive: Path) -> None:
-    size, sha256 = archive.stat().st_size, _sha256(archive)
-    if sha256 != entry.sha256:
-        raise DownloadError(f"{name!r}: '{archive.name}' has {size:,} bytes and SHA-256 {sha256}, expected "
-                            f"{entry.size:,} bytes and {entry.sha256}: the file is incomplete, damaged or was "
-                            "changed at its source. Nothing was extracted; delete any copy and try again")
+                            f"{archive} and call download({name!r}) again") from None
 
 
 def _safe_members(names: list[str], archive: Path) -> None:
@@ -177,7 +155,8 @@ def download(name: str, data_dir: str | Path | None = None, *,
 
     Args:
         name: A key of :data:`DATASETS`, e.g. ``"flowers"``.
-        data_dir: Where datasets go; default :func:`default_data_dir`.
+        data_dir: Where archives and datasets go; default ``data/downloads/`` in a checkout of this
+            repository, else ``~/.cache/tlhelpers/downloads`` (:func:`tlhelpers.runtime.default_dir`).
         datasets: The registry to use instead of :data:`DATASETS` (for tests).
 
     Returns:
@@ -191,19 +170,15 @@ def download(name: str, data_dir: str | Path | None = None, *,
     if name not in registry:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(registry))}")
     entry = registry[name]
-    base = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    base = Path(data_dir).expanduser() if data_dir is not None else default_dir("downloads", in_checkout="data")
     target, marker = base / name, base / f".{name}.json"
     done = _already_extracted(entry, target, marker)
     if done is not None:
         return done
     base.mkdir(parents=True, exist_ok=True)
-    offline_copy = base / PurePosixPath(entry.url).name
+    archive = _fetch(name, entry, base)
     work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=base))
     try:
-        archive = offline_copy if offline_copy.is_file() else work / offline_copy.name
-        if archive != offline_copy:
-            _fetch(name, entry, archive, offline_copy)
-        _verify(name, entry, archive)
         _extract(archive, work / "extracted")
         root = find_image_root(work / "extracted").relative_to(work / "extracted")
         marker.unlink(missing_ok=True)

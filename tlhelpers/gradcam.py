@@ -18,9 +18,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from matplotlib.figure import Figure
-
-from tlhelpers.plots import image_grid, prediction_title
 
 
 def _is_softmax(layer: keras.layers.Layer) -> bool:
@@ -115,45 +112,3 @@ def _chosen_classes(class_index: int | Sequence[int] | None, scores: tf.Tensor) 
     if chosen.min() < 0 or chosen.max() >= num_classes:
         raise ValueError(f"class_index {class_index} is out of range for {num_classes} classes")
     return tf.constant(chosen)
-
-
-def plot_grad_cam(
-    images: Any,
-    heatmaps: Any,
-    class_names: Sequence[str],
-    probabilities: Any,
-    labels: Any = None,
-    max_images: int = 6,
-    alpha: float = 0.45,
-) -> Figure:
-    """Overlay Grad-CAM heatmaps on their images, titled with the predicted class.
-
-    Each coarse heatmap is stretched over its whole image with bilinear smoothing;
-    red-yellow marks the regions that raised the class score most.
-
-    Args:
-        images: ``(batch, height, width, 3)`` RGB in ``[0, 255]``.
-        heatmaps: ``(batch, h, w)`` in ``[0, 1]``, from :func:`grad_cam`.
-        class_names: Name of each label.
-        probabilities: ``(batch, num_classes)``, from :func:`grad_cam`.
-        labels: Optional ``(batch,)`` true labels; titles then read ``"true -> predicted (p)"``
-            and wrong predictions are red.
-        max_images: At most this many images are drawn.
-        alpha: Opacity of the heatmap over the image.
-
-    Returns:
-        The figure, one axis per image, each holding the image and the heatmap.
-    """
-    images = np.asarray(images)[:max_images]
-    heatmaps, probabilities = np.asarray(heatmaps), np.asarray(probabilities)
-    fig, axes = image_grid(len(images), panel=(2.8, 2.8))
-    for i, ax in enumerate(axes):
-        height, width = images[i].shape[:2]
-        ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
-        ax.imshow(heatmaps[i], cmap="jet", alpha=alpha, vmin=0, vmax=1, interpolation="bilinear",
-                  extent=(-0.5, width - 0.5, height - 0.5, -0.5))
-        title, colour = prediction_title(class_names, probabilities[i], None if labels is None else labels[i])
-        ax.set_title(title, fontsize=9, color=colour)
-    fig.suptitle("Grad-CAM: where the evidence for the predicted class is")
-    fig.tight_layout()
-    return fig

@@ -90,6 +90,8 @@ def conv1x1_head(feature_shape: Sequence[int], num_classes: int, filters: int = 
 def assert_same_architecture(head: keras.Model, reference: keras.Model) -> None:
     """Check that two heads have the same layer types, output shapes and parameter count.
 
+    Like ``np.testing.assert_*``, it raises even under ``python -O``, which strips ``assert``.
+
     Raises:
         AssertionError: Naming the first difference.
     """
@@ -97,5 +99,9 @@ def assert_same_architecture(head: keras.Model, reference: keras.Model) -> None:
     def describe(model: keras.Model) -> list[tuple[str, tuple]]:
         return [(type(layer).__name__, tuple(layer.output.shape)) for layer in model.layers]
 
-    assert describe(head) == describe(reference), f"layers differ:\n{describe(head)}\n{describe(reference)}"
-    assert head.count_params() == reference.count_params(), (head.count_params(), reference.count_params())
+    if describe(head) != describe(reference):
+        raise AssertionError(f"layers differ: the head has {describe(head)}, the reference {describe(reference)}; "
+                             "write the head with the layers of the reference")
+    if head.count_params() != reference.count_params():
+        raise AssertionError(f"the head has {head.count_params():,} parameters, the reference "
+                             f"{reference.count_params():,}; check the units, filters and bias of each layer")

@@ -1,9 +1,10 @@
-"""Read any image file as RGB, and check a folder's files before training (used by ``data``).
+"""Read any image file as RGB with Pillow, the one place where image files are decoded.
 
-Every file is decoded once by :func:`check_images` before the first epoch, with the same
-:func:`read_rgb` that the ``tf.data`` pipeline of :func:`make_dataset` uses, so a file that
-passes the check cannot stop training half-way through an epoch. Files are only read, never
-written, moved or deleted.
+:func:`read_rgb` decodes for the ``tf.data`` pipeline of :func:`tlhelpers.data.make_dataset`,
+for :func:`check_images`, which decodes every file of a folder once before the first epoch (so
+a file that passes cannot stop training half-way through an epoch), and for :func:`load_image`
+(one file, as :func:`tlhelpers.predict_file` reads it). Files are only read, never written,
+moved or deleted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -22,9 +24,6 @@ from tqdm import tqdm
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")  # JPEG includes MPO (phone cameras)
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 PROGRESS_MIN_FILES = 500  # show a progress bar when checking at least this many files
-# What make_dataset does to a file before the model sees it (for caches keyed on it); bump on change.
-DECODING = ("Pillow read_rgb: first frame, EXIF orientation, JPEG draft >= image_size, 16-bit / 257, alpha dropped"
-            " -> tf.image.resize(bilinear) float32 [0, 255]; v2")
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
@@ -36,6 +35,11 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         pixels = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
         return np.repeat(pixels[..., np.newaxis], 3, axis=-1)
     return np.asarray(image.convert("RGB"))  # alpha is dropped, as tf.io.decode_image does
+
+
+def to_uint8(images: Any) -> np.ndarray:
+    """Return ``[0, 255]`` pixels (float or int, any shape) as uint8, rounded and clipped, e.g. for ``imshow``."""
+    return np.clip(np.rint(np.asarray(images, dtype="float32")), 0, 255).astype("uint8")
 
 
 def read_rgb(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -108,61 +112,30 @@ def check_images(paths: list[Path]) -> dict[Path, str]:
     return problems
 
 
-def _read_for_pipeline(path: bytes, image_size: tuple[int, int]) -> np.ndarray:
-    name = os.fsdecode(path)
-    try:
-        return read_rgb(name, image_size)
-    except Exception as error:
-        raise ValueError(f"could not read '{name}' ({error}); it was readable when the folder was "
-                         "checked: was it changed or deleted? Run load_image_folder again") from error
+def load_image(path: str | os.PathLike, image_size: tuple[int, int]) -> np.ndarray:
+    """Read one image file as the dataset pipeline does: RGB, resized, float32 in ``[0, 255]``.
 
-
-def _pipeline_options() -> tf.data.Options:
-    options = tf.data.Options()
-    # Measured with TensorFlow 2.20 on a 2-core CPU: with tf.data's autotuning on, creating an iterator
-    # (as fit does for every epoch, for training and validation) sometimes took 0.3-1.1 s after heavy
-    # computation, against 0.01 s without it; decoding was as fast with a fixed parallelism of one call
-    # per CPU core and two batches prefetched. benchmarks/head_training.py shows the effect.
-    options.autotune.enabled = False
-    return options
-
-
-PIPELINE_OPTIONS = _pipeline_options()
-
-
-def make_dataset(
-    files: list[tuple[Path, int]],
-    image_size: tuple[int, int],
-    batch_size: int,
-    shuffle_seed: int | None = None,
-) -> tf.data.Dataset:
-    """Build a batched ``tf.data`` pipeline over ``(path, label)`` pairs.
-
-    Images are decoded with :func:`read_rgb` (Pillow) and resized by
-    ``tf.image.resize`` (bilinear), as ``keras.utils.image_dataset_from_directory`` does.
+    :func:`read_rgb` decodes it (any mode, EXIF orientation, a GIF's first frame) and
+    ``tf.image.resize`` resizes it bilinearly, as in :func:`tlhelpers.data.make_dataset`.
 
     Args:
-        files: Image paths, already checked by :func:`check_images`, with integer labels.
-        image_size: ``(height, width)`` every image is resized to.
-        batch_size: Images per batch.
-        shuffle_seed: Shuffle every epoch with this seed; ``None`` keeps order.
+        path: A JPEG, PNG, BMP, GIF or other image file Pillow reads.
+        image_size: ``(height, width)`` to resize to.
 
     Returns:
-        Batches of ``(images, labels)``: ``(batch, height, width, 3)`` float32
-        in ``[0, 255]`` and ``(batch,)`` int32.
+        ``(height, width, 3)`` float32 array.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        ValueError: If the file cannot be decoded as an image.
     """
-    paths = tf.constant([os.fsencode(p) for p, _ in files], dtype=tf.string)
-    labels = tf.constant([label for _, label in files], dtype=tf.int32)
-
-    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image = tf.numpy_function(lambda p: _read_for_pipeline(p, image_size), [path], tf.uint8, stateful=False)
-        image.set_shape((None, None, 3))
-        image = tf.image.resize(image, image_size)  # float32, still in [0, 255]
-        image.set_shape((*image_size, 3))
-        return image, label
-
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.map(load, num_parallel_calls=os.cpu_count() or 1)
-    return ds.batch(batch_size).prefetch(2).with_options(PIPELINE_OPTIONS)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"image file '{path}' does not exist; check the path")
+    size = (int(image_size[0]), int(image_size[1]))
+    try:
+        pixels = read_rgb(path, size)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"'{path}' could not be decoded as an image ({error}); "
+                         "use a JPEG, PNG, BMP or GIF file") from None
+    return tf.image.resize(pixels, size).numpy()

@@ -1,4 +1,9 @@
-"""Figures the notebooks show: a batch of images, and learning curves (notebook 01)."""
+"""Every figure the notebooks show: images, learning curves, heatmaps, mistakes (notebook 01).
+
+Images are drawn through :func:`tlhelpers.images.to_uint8`, titled by :func:`prediction_title` and overlaid
+with a heatmap by :func:`overlay`, so every figure shows pixels, predictions and heatmaps the
+same way.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,25 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+from tlhelpers.evaluation import predicted_classes
+from tlhelpers.images import to_uint8
+
+
+def overlay(ax: Axes, image: Any, heatmap: Any, alpha: float = 0.5) -> None:
+    """Draw ``image`` with a coarse ``heatmap`` in ``[0, 1]`` stretched over it (bilinear, ``jet``).
+
+    The heatmap's extent is ``imshow``'s own pixel grid, ``(-0.5, width - 0.5, height - 0.5, -0.5)``,
+    so heatmap and image cover exactly the same area.
+    """
+    height, width = np.shape(image)[:2]
+    ax.imshow(to_uint8(image))
+    ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0, vmax=1, interpolation="bilinear",
+              extent=(-0.5, width - 0.5, height - 0.5, -0.5))
 
 
 def image_grid(count: int, panel: tuple[float, float] = (2.6, 2.6)) -> tuple[Figure, list[Any]]:
@@ -64,13 +87,20 @@ def plot_batch(
     labels = np.asarray(labels)[: len(images)]
     fig, axes = image_grid(len(images))
     for i, ax in enumerate(axes):
-        ax.imshow(np.clip(images[i], 0, 255).astype("uint8"))
+        ax.imshow(to_uint8(images[i]))
         title, colour = class_names[int(labels[i])], "black"
         if predictions is not None:
             title, colour = prediction_title(class_names, predictions[i], labels[i])
         ax.set_title(title, fontsize=9, color=colour)
     fig.tight_layout()
     return fig
+
+
+def _label_epoch_axes(ax: Axes, metric: str) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers: no 1.5 tick
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(metric)
 
 
 def plot_history(
@@ -106,9 +136,7 @@ def plot_history(
         for label, epoch in (phase_starts or {}).items():
             ax.axvline(epoch + 0.5, color="grey", linestyle="--")
             ax.annotate(label, (epoch + 0.5, 1), xycoords=("data", "axes fraction"), fontsize=8, va="top")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
+        _label_epoch_axes(ax, metric)
         ax.legend()
     fig.tight_layout()
     return fig
@@ -138,18 +166,15 @@ def plot_heatmaps(
     Raises:
         ValueError: If the number of titles differs from the number of heatmaps.
     """
-    image = np.clip(np.asarray(image), 0, 255).astype("uint8")
     heatmaps = np.asarray(heatmaps, dtype="float32")
     if len(titles) != len(heatmaps):
         raise ValueError(f"{len(titles)} titles for {len(heatmaps)} heatmaps")
     fig, axes = plt.subplots(1, len(heatmaps) + 1, figsize=(2.6 * (len(heatmaps) + 1), 2.8), squeeze=False)
-    axes[0, 0].imshow(image)
+    axes[0, 0].imshow(to_uint8(image))
     axes[0, 0].set_title("image", fontsize=9)
-    extent = (0, image.shape[1], image.shape[0], 0)
     for ax, heatmap, title in zip(axes[0, 1:], heatmaps, titles, strict=True):
         span = float(heatmap.max() - heatmap.min()) or 1.0
-        ax.imshow(image)
-        ax.imshow((heatmap - heatmap.min()) / span, cmap="jet", alpha=alpha, extent=extent, interpolation="bilinear")
+        overlay(ax, image, (heatmap - heatmap.min()) / span, alpha)
         ax.set_title(title, fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
@@ -186,9 +211,120 @@ def plot_histories(
                 ax.plot(epochs, logs[f"val_{metric}"], "-", color=colour, label=f"{name} (validation)")
             ax.plot(epochs, logs[metric], "--", color=colour, alpha=0.6, label=f"{name} (training)")
     for ax, metric in zip(axes.flat, metrics, strict=True):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.set_title(metric)
+        _label_epoch_axes(ax, metric)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grad_cam(
+    images: Any,
+    heatmaps: Any,
+    class_names: Sequence[str],
+    probabilities: Any,
+    labels: Any = None,
+    max_images: int = 6,
+    alpha: float = 0.45,
+) -> Figure:
+    """Overlay Grad-CAM heatmaps on their images, titled with the predicted class.
+
+    Each coarse heatmap is stretched over its whole image with bilinear smoothing;
+    red-yellow marks the regions that raised the class score most.
+
+    Args:
+        images: ``(batch, height, width, 3)`` RGB in ``[0, 255]``.
+        heatmaps: ``(batch, h, w)`` in ``[0, 1]``, from :func:`tlhelpers.grad_cam`.
+        class_names: Name of each label.
+        probabilities: ``(batch, num_classes)``, from :func:`tlhelpers.grad_cam`.
+        labels: Optional ``(batch,)`` true labels; titles then read ``"true -> predicted (p)"``
+            and wrong predictions are red.
+        max_images: At most this many images are drawn.
+        alpha: Opacity of the heatmap over the image.
+
+    Returns:
+        The figure, one axis per image, each holding the image and the heatmap.
+    """
+    images = np.asarray(images)[:max_images]
+    heatmaps, probabilities = np.asarray(heatmaps), np.asarray(probabilities)
+    fig, axes = image_grid(len(images), panel=(2.8, 2.8))
+    for i, ax in enumerate(axes):
+        overlay(ax, images[i], heatmaps[i], alpha)
+        title, colour = prediction_title(class_names, probabilities[i], None if labels is None else labels[i])
+        ax.set_title(title, fontsize=9, color=colour)
+    fig.suptitle("Grad-CAM: where the evidence for the predicted class is")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(labels: Any, predictions: Any, class_names: Sequence[str]) -> Figure:
+    """Draw the confusion matrix twice: as counts, and normalised per true class.
+
+    Rows are true classes, columns predicted classes; the diagonal holds the correct
+    predictions. In the normalised matrix each row sums to 1 and the diagonal is each
+    class's recall, which makes classes with few images comparable.
+
+    Args:
+        labels: ``(n,)`` true labels.
+        predictions: ``(n, num_classes)`` probabilities or ``(n,)`` predicted labels.
+        class_names: Name of each label, used on both axes.
+
+    Returns:
+        The figure, two axes titled ``"counts"`` and ``"normalised per true class"``, each
+        with x label ``"predicted"`` and y label ``"true"``.
+    """
+    every_class = list(range(len(class_names)))
+    labels, predicted = np.asarray(labels), predicted_classes(predictions)
+    size = 1.2 + 0.6 * len(class_names)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for ax, normalize, title, fmt in ((axes[0], None, "counts", "d"),
+                                      (axes[1], "true", "normalised per true class", ".2f")):
+        matrix = confusion_matrix(labels, predicted, labels=every_class, normalize=normalize)
+        ConfusionMatrixDisplay(matrix, display_labels=list(class_names)).plot(
+            ax=ax, colorbar=False, cmap="Blues", values_format=fmt, xticks_rotation=45)
+        ax.set_title(title)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mistakes(
+    images: Any, labels: Any, probabilities: Any, class_names: Sequence[str], max_images: int = 9,
+) -> Figure:
+    """Show the misclassified images the model was most sure about, most confident first.
+
+    Confident mistakes are the most telling: a wrong label in the data, a class that
+    looks like another, or a shortcut the model learned (a background, a watermark).
+
+    Args:
+        images: ``(n, height, width, 3)`` RGB in ``[0, 255]`` (``tlhelpers.predict_dataset(...,
+            keep_images=True).images``).
+        labels: ``(n,)`` true labels.
+        probabilities: ``(n, num_classes)`` model outputs.
+        class_names: Name of each label.
+        max_images: At most this many mistakes are shown.
+
+    Returns:
+        The figure, one axis per mistake titled ``"true -> predicted (0.97)"`` in red, or, when
+        there is no mistake, a single axis saying so.
+    """
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:max_images]
+    if len(wrong) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"No mistakes: all {len(labels)} images are classified correctly.",
+                ha="center", va="center", transform=ax.transAxes)
+        return fig
+    fig, axes = image_grid(len(wrong), panel=(2.8, 3.0))
+    for ax, i in zip(axes, wrong, strict=True):
+        ax.imshow(to_uint8(images[i]))
+        title, colour = prediction_title(class_names, probabilities[i], labels[i])
+        ax.set_title(title, fontsize=9, color=colour)
+    n_wrong = int((predicted != labels).sum())
+    fig.suptitle(f"Most confident mistakes ({len(wrong)} shown of {n_wrong} wrong in {len(labels)})")
     fig.tight_layout()
     return fig

@@ -1,15 +1,32 @@
-"""Seeds and results recording shared by every notebook (taught in notebook 01)."""
+"""Seeds, results recording and where files go, shared by every notebook (taught in notebook 01)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
 RESULTS_MIME = "application/vnd.tlhelpers.results+json"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def default_dir(name: str, env: str | None = None, in_checkout: str = "build") -> Path:
+    """Return where tlhelpers keeps ``name`` (feature caches, downloads).
+
+    ``$env`` if that environment variable is set; else ``<repository>/<in_checkout>/<name>``
+    when the package runs from a checkout of this repository (as ``make`` installs it);
+    else ``~/.cache/tlhelpers/<name>``.
+    """
+    if env and os.environ.get(env):
+        return Path(os.environ[env]).expanduser()
+    if (_CHECKOUT / "pyproject.toml").is_file():
+        return _CHECKOUT / in_checkout / name
+    return Path.home() / ".cache" / "tlhelpers" / name
 
 
 def seed_everything(seed: int, deterministic_ops: bool = False) -> None:

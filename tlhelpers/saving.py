@@ -16,9 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import UnidentifiedImageError
 
-from tlhelpers.images import read_rgb
+from tlhelpers.images import load_image
 
 
 def save_and_reload(model: keras.Model, path: str | os.PathLike, batch: Any) -> keras.Model:
@@ -51,36 +50,6 @@ def save_and_reload(model: keras.Model, path: str | os.PathLike, batch: Any) -> 
         reloaded(batch, training=False), model(batch, training=False), rtol=1e-5, atol=1e-6,
         err_msg=f"the model reloaded from '{path}' predicts differently from the one saved")
     return reloaded
-
-
-def load_image(path: str | os.PathLike, image_size: Sequence[int]) -> np.ndarray:
-    """Read one image file as the dataset pipeline does: RGB, resized, float32 in ``[0, 255]``.
-
-    The same :func:`tlhelpers.images.read_rgb` as training decodes the file (any mode,
-    EXIF orientation, a GIF's first frame) and ``tf.image.resize`` resizes it bilinearly,
-    exactly like the ``tf.data`` pipeline of :func:`tlhelpers.load_image_folder`.
-
-    Args:
-        path: A JPEG, PNG, BMP, GIF or other image file Pillow reads.
-        image_size: ``(height, width)`` to resize to.
-
-    Returns:
-        ``(height, width, 3)`` float32 array.
-
-    Raises:
-        FileNotFoundError: If ``path`` is not a file.
-        ValueError: If the file cannot be decoded as an image.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"image file '{path}' does not exist; check the path")
-    size = (int(image_size[0]), int(image_size[1]))
-    try:
-        pixels = read_rgb(path, size)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"'{path}' could not be decoded as an image ({error}); "
-                         "use a JPEG, PNG, BMP or GIF file") from None
-    return tf.image.resize(pixels, size).numpy()
 
 
 def predict_file(
