@@ -68,28 +68,25 @@ def _read(notebook: Path) -> nbformat.NotebookNode:
     return nbformat.read(notebook, as_version=4)
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
-def test_open_in_colab_badge_points_at_this_notebook(notebook: Path) -> None:
-    first = _read(notebook).cells[0]
-    assert first.cell_type == "markdown", "the first cell is the title and badge, in markdown"
-    badges = re.findall(r"\[!\[([^\]]*)\]\(([^)\s]+)\)\]\(([^)\s]+)\)", first.source)
-    colab = [(alt, image, link) for alt, image, link in badges if "colab.research.google.com" in link + image]
-    assert len(colab) == 1, f"exactly one Open in Colab badge in the first cell, found {colab}"
-    alt, image, link = colab[0]
-    assert alt == "Open In Colab" and image == COLAB_BADGE_IMAGE, colab[0]
-    assert link == colab_url(notebook), f"the badge opens {link}, not this notebook ({colab_url(notebook)})"
+# (alt text, image, a host that identifies the badge, the address it must open); Binder builds environment.yml.
+BADGES = {
+    "colab": ("Open In Colab", COLAB_BADGE_IMAGE, "colab.research.google.com", colab_url),
+    "binder": ("Binder", BINDER_BADGE_IMAGE, "mybinder.org", binder_url),
+}
 
 
+@pytest.mark.parametrize("kind", BADGES)
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
-def test_binder_badge_points_at_this_notebook(notebook: Path) -> None:
-    """Binder builds environment.yml from the same repository and opens this notebook in JupyterLab."""
+def test_badge_opens_this_notebook(notebook: Path, kind: str) -> None:
+    expected_alt, expected_image, host, url = BADGES[kind]
     first = _read(notebook).cells[0]
+    assert first.cell_type == "markdown", "the first cell is the title and the badges, in markdown"
     badges = re.findall(r"\[!\[([^\]]*)\]\(([^)\s]+)\)\]\(([^)\s]+)\)", first.source)
-    binder = [(alt, image, link) for alt, image, link in badges if "mybinder.org" in link + image]
-    assert len(binder) == 1, f"exactly one Binder badge in the first cell, found {binder}"
-    alt, image, link = binder[0]
-    assert alt == "Binder" and image == BINDER_BADGE_IMAGE, binder[0]
-    assert link == binder_url(notebook), f"the badge opens {link}, not this notebook ({binder_url(notebook)})"
+    found = [(alt, image, link) for alt, image, link in badges if host in link + image]
+    assert len(found) == 1, f"exactly one {expected_alt} badge in the first cell, found {found}"
+    alt, image, link = found[0]
+    assert alt == expected_alt and image == expected_image, found[0]
+    assert link == url(notebook), f"the badge opens {link}, not this notebook ({url(notebook)})"
     assert (ROOT / "environment.yml").is_file(), "Binder builds environment.yml"
 
 
