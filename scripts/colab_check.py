@@ -39,7 +39,7 @@ def build_env(env: Path, constraints: Path) -> Path:
     interpreter = found.stdout.strip() if found.returncode == 0 else getattr(sys, "_base_executable", sys.executable)
     subprocess.run([uv, "venv", "--quiet", "--allow-existing", "--python", interpreter, str(env)], check=True)
     subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints),
-                    "-e", str(ROOT)], check=True)
+                    "-e", f"{ROOT}[notebooks]"], check=True)
     return python
 
 
@@ -51,12 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     python = build_env(args.env, args.constraints)
-    versions = subprocess.run(
+    probe = subprocess.run(
         [str(python), "-c", "import sys, tensorflow as tf, keras, numpy, matplotlib, sklearn, PIL, ipykernel; "
          "print(f'Python {sys.version.split()[0]}, TensorFlow {tf.__version__}, Keras {keras.__version__}, '"
          "f'NumPy {numpy.__version__}, Matplotlib {matplotlib.__version__}, scikit-learn {sklearn.__version__}, '"
          "f'Pillow {PIL.__version__}, ipykernel {ipykernel.__version__}')"],
-        check=True, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.strip()
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if probe.returncode != 0:
+        print(f"the Colab environment in {args.env} cannot import the notebooks' packages:\n{probe.stderr[-3000:]}",
+              file=sys.stderr)
+        return 1
+    versions = probe.stdout.strip()
     print(f"Colab versions ({args.constraints.name}), environment ready in {time.perf_counter() - start:.0f} s: "
           f"{versions}", flush=True)
     env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(args.out / "feature_cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
