@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -43,22 +44,16 @@ class Session:
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Session]]:
     """A lazily started kernel per notebook, sharing one feature cache."""
-    cache = tmp_path_factory.mktemp("feature_cache")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TLHELPERS_FEATURE_CACHE", str(cache))  # the kernels inherit the environment
-    contexts = []
+    with pytest.MonkeyPatch.context() as mp, ExitStack() as kernels:
+        mp.setenv("TLHELPERS_FEATURE_CACHE", str(tmp_path_factory.mktemp("feature_cache")))  # kernels inherit it
 
-    class Lazy(dict):
-        def __missing__(self, number: str) -> Session:
-            context = kernel()
-            contexts.append(context)
-            self[number] = Session(context.__enter__(), BY_NUMBER[number], tmp_path_factory.mktemp(f"out{number}"))
-            return self[number]
+        class Lazy(dict):
+            def __missing__(self, number: str) -> Session:
+                client = kernels.enter_context(kernel())
+                self[number] = Session(client, BY_NUMBER[number], tmp_path_factory.mktemp(f"out{number}"))
+                return self[number]
 
-    yield Lazy()
-    for context in contexts:
-        context.__exit__(None, None, None)
-    mp.undo()
+        yield Lazy()
 
 
 def solution_code(notebook: Path, exercise: int) -> str:
@@ -97,7 +92,7 @@ def test_01_exercise_1_rescaling_stops_at_the_preprocessing_check(sessions) -> N
     assert "is not keras.applications.resnet50.preprocess_input (BGR, ImageNet mean subtracted" in stopped.value.evalue
 
 
-def test_01_exercise_2_large_learning_rate_starts_high_and_jumps(sessions) -> None:
+def test_01_exercise_2_large_learning_rate_starts_far_higher(sessions) -> None:
     losses = {}
     for rate in (1e-3, 1e-1):
         sessions["01"].run("history = model.fit(", parameters={"LEARNING_RATE": rate, "EPOCHS": 5})
