@@ -206,7 +206,11 @@ def test_float16_halves_the_memory_and_stays_close(base, folder, tmp_path: Path)
     assert again.from_cache and again.features.dtype == np.float16
     np.testing.assert_allclose(half.features.astype("float32"), full.features, rtol=2e-3, atol=1e-3)
     batch, labels = next(iter(half.dataset(batch_size=5)))
-    assert batch.dtype.name == "float32" and batch.shape == (5, 1, 1, 2048) and labels.shape == (5,)
+    assert batch.dtype.name == "float16" and batch.shape == (5, 1, 1, 2048) and labels.shape == (5,)
+    head = keras.Sequential([keras.Input(shape=half.features.shape[1:]), keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(3, activation="softmax")])
+    on_half = head.predict(half.dataset(batch_size=5), verbose=0)  # the head casts float16 to float32 exactly
+    np.testing.assert_array_equal(on_half, head.predict(half.features.astype("float32"), verbose=0))
 
 
 def test_head_trained_on_features_is_the_same_head_on_the_base(base, folder, tmp_path: Path) -> None:

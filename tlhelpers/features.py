@@ -51,11 +51,14 @@ class Features:
     key: str
 
     def dataset(self, batch_size: int = 32, shuffle_seed: int | None = None) -> tf.data.Dataset:
-        """Return float32 batches of ``(features, labels)``, reshuffled every epoch unless ``shuffle_seed=None``."""
+        """Return batches of ``(features, labels)``, reshuffled every epoch unless ``shuffle_seed=None``.
+
+        float16 features stay float16 here; a float32 head casts them at its input, exactly.
+        """
         ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(self.labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(tf.data.AUTOTUNE)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def default_augmentation(seed: int = 0) -> keras.Sequential:
