@@ -24,12 +24,17 @@ venv:
 run:
 	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
 
+# pytest-xdist runs one worker per core (at most 4: each holds a ResNet50 and its notebook
+# kernels), one test file per worker at a time; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
+
 test:
-	$(UV_RUN) python -m pytest $(PYTEST_ARGS)
+	$(UV_RUN) python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Package unit tests, structure and lint: no notebook, no browser, no example training.
 test-fast:
-	$(UV_RUN) python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(UV_RUN) python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 # Every notebook at the test parameters on Google Colab's package versions ($(COLAB_CONSTRAINTS)).
 test-colab:

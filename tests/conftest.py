@@ -7,6 +7,9 @@ import os
 from fnmatch import fnmatch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+# `make test` runs several pytest workers (pytest-xdist), each with its notebook kernels: on a GPU,
+# each process takes the memory it needs instead of all of it, so they can share the device.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 from pathlib import Path
 
@@ -38,9 +41,11 @@ NOTEBOOK_PARAMETERS = {
 # Test files of these kinds execute notebooks, example scripts or a browser, and so do the README
 # blocks that run an example script and the few tests in other files named in SLOW_TEST_IDS;
 # `make test-fast` (pytest -m "not slow") leaves them out, `make test` runs them. New files and
-# blocks that match are picked up without editing anything.
+# blocks that match are picked up without editing anything. They run first, longest first, so
+# that `make test`'s workers (pytest-xdist, one file per worker at a time) finish together.
 SLOW_TEST_FILES = (
     "test_notebooks.py",
+    "test_nbval.py",
     "test_browser.py",
     "test_examples.py",
     "test_exercises*.py",
@@ -56,11 +61,20 @@ SLOW_TEST_IDS = (
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test in a SLOW_TEST_FILES file, and every test whose id matches SLOW_TEST_IDS, ``slow``."""
+    """Mark every test in a SLOW_TEST_FILES file, and every test whose id matches SLOW_TEST_IDS, ``slow``.
+
+    Then order the files: SLOW_TEST_FILES' files in that order, then other files with a slow test, then
+    the rest (a stable sort keeps the order inside a file).
+    """
+    def file_rank(item: pytest.Item) -> int:
+        ranks = [i for i, pattern in enumerate(SLOW_TEST_FILES) if fnmatch(item.path.name, pattern)]
+        return ranks[0] if ranks else len(SLOW_TEST_FILES) + (item.path not in files_with_slow_ids)
+
+    files_with_slow_ids = {item.path for item in items if any(fnmatch(item.name, p) for p in SLOW_TEST_IDS)}
     for item in items:
-        if any(fnmatch(item.path.name, pattern) for pattern in SLOW_TEST_FILES) or any(
-                fnmatch(item.name, pattern) for pattern in SLOW_TEST_IDS):
+        if file_rank(item) < len(SLOW_TEST_FILES) or any(fnmatch(item.name, p) for p in SLOW_TEST_IDS):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=file_rank)
 
 
 def notebook_parameters(notebook: Path) -> dict:

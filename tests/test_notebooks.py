@@ -3,16 +3,13 @@
 New notebooks are picked up automatically. Each one is executed once through the main job's
 runner (``python -m tlhelpers.runner``, papermill) with conftest.notebook_parameters(): one runner
 process per set of parameters, the notebooks in order, sharing one feature cache. The tests
-below read those executed copies. Each notebook is executed once more, by
-``pytest --nbval-lax`` on papermill ``--prepare-only`` copies: the same parameters except
-NBVAL_EPOCHS, and the same feature cache, since what nbval adds is a second executor that finds
-errors, not a second measurement of the training (the first run's numbers are asserted here).
-The structure of the stored notebooks is checked in test_notebook_structure.py.
+below read those executed copies. test_nbval.py executes every notebook once more, with nbval,
+at the same time on another pytest worker. The structure of the stored notebooks is checked in
+test_notebook_structure.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -147,29 +144,6 @@ def test_saves_reloads_and_predicts_one_file(notebook: Path, out_dir: Path) -> N
     assert "precision" in table and "recall" in table
 
 
-NBVAL_EPOCHS = 2
-
-
-def test_nbval_runs_every_notebook(tmp_path: Path, out_dir: Path) -> None:
-    """nbval executes every notebook top to bottom too, on the runner's feature cache."""
-    for notebook in NOTEBOOKS:
-        executed(notebook, out_dir)  # first: the cache holds the features, the extraction log is the runner's
-    for notebook in NOTEBOOKS:
-        args = [sys.executable, "-m", "papermill", "--prepare-only", str(notebook), str(tmp_path / notebook.name)]
-        for name, value in {**notebook_parameters(notebook), "EPOCHS": NBVAL_EPOCHS}.items():
-            args += ["-y", json.dumps({name: value})]
-        subprocess.run(args, check=True, capture_output=True, timeout=120)
-    env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(out_dir / "feature_cache")}
-    cache_files = sorted((out_dir / "feature_cache").glob("*.npz"))  # one per extraction: split, size, key
-    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path), str(tmp_path)],
-                          capture_output=True, text=True, timeout=1800, cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stdout[-6000:]
-    assert f"{sum(1 for _ in NOTEBOOKS)} failed" not in done.stdout
-    assert " passed" in done.stdout
-    assert sorted((out_dir / "feature_cache").glob("*.npz")) == cache_files, "nbval's runs re-extracted features"
-
-
 def test_terminal_shows_progress_and_no_noise(out_dir: Path) -> None:
     """`make run` prints one line per notebook and real errors; kernel and C++ start-up lines go to the log."""
     for notebook in NOTEBOOKS:
@@ -212,7 +186,15 @@ def test_all_notebooks_in_a_row_extract_features_once(out_dir: Path) -> None:
     """
     for notebook in NOTEBOOKS:
         executed(notebook, out_dir)
-    written = sorted(path.name.rsplit("-", 1)[0] for path in (out_dir / "feature_cache").glob("*.npz"))
     users = [nb for nb in NOTEBOOKS if "cached_features(" in nb.read_text()]
     assert len(users) >= 4, "notebooks 01-04 train on cached features"
-    assert written == [f"{split}-64x64-float32" for split in ("test", "train", "val")], written
+    assert cached_splits(out_dir / "feature_cache") == ONE_FILE_PER_SPLIT
+
+
+# Each extraction with a new key writes a new file, ``split-HxW-dtype-key.npz``.
+ONE_FILE_PER_SPLIT = [f"{split}-64x64-float32" for split in ("test", "train", "val")]
+
+
+def cached_splits(folder: Path) -> list[str]:
+    """The split, size and dtype of every file in a feature cache, sorted: a repeat means a second extraction."""
+    return sorted(path.name.rsplit("-", 1)[0] for path in folder.glob("*.npz"))
