@@ -36,6 +36,9 @@ TINY_PARAMETERS = {
 NOTEBOOK_PARAMETERS = {
     "02_mlp_dropout_head": {"LEARNING_RATE": 1e-4, "EPOCHS": 30},
 }
+# The runs that check that a notebook executes somewhere else (nbval, JupyterLab), not what it
+# learns: tests/test_notebooks.py asserts the numbers of the runner's run.
+SECOND_RUN_EPOCHS = 2
 
 
 # Test files of these kinds execute notebooks, example scripts or a browser, and so do the README

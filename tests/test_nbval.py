@@ -1,7 +1,7 @@
 """nbval executes every notebook top to bottom too: a second executor, which finds errors the runner's does not.
 
 It runs on papermill ``--prepare-only`` copies with the runner's test parameters except
-NBVAL_EPOCHS: nbval is there to find errors, and test_notebooks.py asserts the first run's
+SECOND_RUN_EPOCHS: nbval is there to find errors, and test_notebooks.py asserts the first run's
 numbers. It has a feature cache of its own, so that it can run on one pytest worker while
 test_notebooks.py runs the same notebooks through the runner on another (``make test`` uses
 pytest-xdist).
@@ -15,10 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import NOTEBOOKS, notebook_parameters
+from tests.conftest import NOTEBOOKS, SECOND_RUN_EPOCHS, notebook_parameters
 from tests.test_notebooks import ONE_FILE_PER_SPLIT, cached_splits
-
-NBVAL_EPOCHS = 2
 
 
 def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
@@ -26,7 +24,7 @@ def test_nbval_runs_every_notebook(tmp_path: Path) -> None:
     copies.mkdir()
     for notebook in NOTEBOOKS:
         args = [sys.executable, "-m", "papermill", "--prepare-only", str(notebook), str(copies / notebook.name)]
-        for name, value in {**notebook_parameters(notebook), "EPOCHS": NBVAL_EPOCHS}.items():
+        for name, value in {**notebook_parameters(notebook), "EPOCHS": SECOND_RUN_EPOCHS}.items():
             args += ["-y", json.dumps({name: value})]
         subprocess.run(args, check=True, capture_output=True, timeout=120)
     env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(cache)}
