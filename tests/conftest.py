@@ -64,8 +64,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def notebook_parameters(notebook: Path) -> dict:
-    """The parameters the tests inject into ``notebook``."""
-    return {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
+    """The parameters the tests inject into ``notebook``.
+
+    Notebook 06 (KerasHub) also gets ``PRESET``: a local preset folder with random weights,
+    written once per session (tests/hub_preset.py), since the real preset comes from Kaggle.
+    """
+    parameters = {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
+    if "PRESET = " in notebook.read_text():
+        from tests.hub_preset import random_preset
+
+        parameters["PRESET"] = str(random_preset())
+    return parameters
 
 
 def write_image(path: Path, colour: tuple[int, int, int], size: int = 40) -> Path:

@@ -215,4 +215,8 @@ def test_all_notebooks_in_a_row_extract_features_once(out_dir: Path) -> None:
     written = sorted(path.name.rsplit("-", 1)[0] for path in (out_dir / "feature_cache").glob("*.npz"))
     users = [nb for nb in NOTEBOOKS if "cached_features(" in nb.read_text()]
     assert len(users) >= 4, "notebooks 01-04 train on cached features"
-    assert written == [f"{split}-64x64-float32" for split in ("test", "train", "val")], written
+    expected = [f"{split}-64x64-float32" for split in ("test", "train", "val")]
+    if any("keras_hub" in nb.read_text() for nb in NOTEBOOKS):
+        # notebook 06's KerasHub base caches its own train and val features (it evaluates the test split on images)
+        expected += ["train-64x64-float32", "val-64x64-float32"]
+    assert written == sorted(expected), written
