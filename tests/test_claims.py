@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras.applications import resnet50
 
 from tests.conftest import ROOT, write_image
+from tlhelpers import kerashub
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam
 from tlhelpers.heads import conv1x1_head, dense_head
@@ -630,9 +631,7 @@ def test_every_claim_has_a_test_and_every_test_a_claim() -> None:
 
 def _kerashub_resnet50():
     keras_hub = pytest.importorskip("keras_hub")
-    return keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[3, 4, 6, 3], stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block")
+    return keras_hub.models.ResNetBackbone(**kerashub.RESNET_50)
 
 
 def test_image_converter_resizes_to_its_image_size() -> None:
