@@ -67,7 +67,8 @@ def notebook_parameters(notebook: Path) -> dict:
     """The parameters the tests inject into ``notebook``.
 
     Notebook 06 (KerasHub) also gets ``PRESET``: a local preset folder with random weights,
-    written once per session (tests/hub_preset.py), since the real preset comes from Kaggle.
+    written once per session (tests/hub_preset.py), so that its ``from_preset`` code runs without
+    Kaggle. Its own preset name, built offline with random weights, is tested in test_notebooks.py.
     """
     parameters = {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
     if "PRESET = " in notebook.read_text():

@@ -634,6 +634,37 @@ def _kerashub_resnet50():
     return keras_hub.models.ResNetBackbone(**kerashub.RESNET_50)
 
 
+def test_from_preset_downloads_config_without_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preset name is fetched from Kaggle even with `load_weights=False`: both calls download the preset's
+    `config.json` first."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from keras_hub.src.utils import preset_utils
+
+    requested = []
+
+    def no_download(handle: str, path: str | None = None, **kwargs: object) -> str:
+        requested.append(path)
+        raise ConnectionError(f"this test downloads nothing: {handle} {path}")
+
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(preset_utils.kagglehub, "model_download", no_download)
+    with pytest.raises(ConnectionError):
+        keras_hub.models.Backbone.from_preset(kerashub.PRESET, load_weights=False)
+    with pytest.raises(ConnectionError):
+        keras_hub.layers.ImageConverter.from_preset(kerashub.PRESET, image_size=(64, 64))
+    assert requested == ["config.json", "config.json"]
+
+
+def test_kerashub_resnet50_arguments_build_the_preset() -> None:
+    """`ResNetBackbone` builds the preset's network from tlhelpers.kerashub's arguments, with the parameter count
+    KerasHub lists for it."""
+    keras_hub = pytest.importorskip("keras_hub")
+    listed = keras_hub.models.Backbone.presets[kerashub.PRESET]["metadata"]["params"]
+    backbone = _kerashub_resnet50()
+    assert type(backbone) is keras_hub.models.ResNetBackbone
+    assert backbone.count_params() == listed == 23_561_152
+
+
 def test_image_converter_resizes_to_its_image_size() -> None:
     """A KerasHub ImageConverter resizes every image to its own image_size (224 x 224 for resnet_50_imagenet):
     a 64 x 64 batch comes out 224 x 224, unless image_size is passed."""
