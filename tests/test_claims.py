@@ -655,6 +655,36 @@ def test_from_preset_downloads_config_without_weights(tmp_path: Path, monkeypatc
     assert requested == ["config.json", "config.json"]
 
 
+def test_kerashub_preset_loads_from_cache_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notebook 06 loads KerasHub's ResNet-50 weights from Kaggle into `~/.cache/kagglehub/` (or
+    `$KAGGLEHUB_CACHE`), and once a run online has put them there it loads them from there without a network.
+
+    The cache is filled as kagglehub's download leaves it (the preset's files under its versioned handle, each
+    marked complete), with a small stand-in backbone; every web request fails through a proxy nobody listens on."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    stand_in = keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "stackwise_num_blocks": [1, 1, 1, 1]})
+    stand_in.save_to_preset(str(tmp_path / "preset"))
+    handle = parse_model_handle(BUILTIN_PRESETS[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    for file in (tmp_path / "preset").iterdir():
+        Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
+        Path(cache.get_path(handle, file.name)).write_bytes(file.read_bytes())
+        cache.mark_as_complete(handle, file.name)
+    with pytest.raises(Exception, match="127.0.0.1"):  # not in the cache: a download, which fails here
+        keras_hub.models.Backbone.from_preset("resnet_18_imagenet", load_weights=False)
+    backbone = keras_hub.models.Backbone.from_preset(kerashub.PRESET)  # with its weights, from the cache
+    np.testing.assert_array_equal(backbone.weights[0].numpy(), stand_in.weights[0].numpy())
+
+
 def test_kerashub_resnet50_arguments_build_the_preset() -> None:
     """`ResNetBackbone` builds the preset's network from tlhelpers.kerashub's arguments, with the parameter count
     KerasHub lists for it."""

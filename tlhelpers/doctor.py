@@ -34,7 +34,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-REINSTALL = 'make venv, or: .venv/bin/pip install -c requirements.lock -e ".[dev]"'
+REINSTALL = 'make venv, or: .venv/bin/pip install -c requirements.lock -e ".[dev,hub]"'
 # One run of the five notebooks writes ~560 MB (measured: build/outputs 498 MB of saved .keras models,
 # build/feature_cache 62 MB), plus the 94 MB weights file: ask for 1 GB, with room to spare.
 MIN_FREE_BYTES = 1024**3
