@@ -56,7 +56,7 @@ lab:
 # pins for pip users to requirements.lock.
 lock:
 	$(UV_RUN) --uv lock
-	$(UV_RUN) --uv export --quiet --format requirements-txt --no-hashes --extra dev --no-emit-project -o requirements.lock
+	$(UV_RUN) --uv export --quiet --format requirements-txt --no-hashes --extra dev --extra hub --no-emit-project -o requirements.lock
 
 clean:
 	rm -rf build

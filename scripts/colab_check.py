@@ -66,8 +66,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{versions}", flush=True)
     env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(args.out / "feature_cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("VIRTUAL_ENV", None)
+    # Notebook 06 needs keras-hub, which requires Keras 3.15 or newer: in Colab its first cell installs
+    # keras-hub, and with it a newer Keras, so it cannot run on Colab's own Keras as the others do.
+    skipped = [notebook for notebook in NOTEBOOKS if "import keras_hub" in notebook.read_text()]
+    for notebook in skipped:
+        print(f"not run on Colab's versions: {notebook.name} (it installs keras-hub, which needs Keras >= 3.15)")
     groups: dict[str, list[Path]] = {}  # one runner per set of parameters, as in tests/test_notebooks.py
-    for notebook in NOTEBOOKS:
+    for notebook in (nb for nb in NOTEBOOKS if nb not in skipped):
         groups.setdefault(repr(sorted(notebook_parameters(notebook).items())), []).append(notebook)
     failed = []
     for notebooks in groups.values():
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"failed on Colab's versions, in the runs of: {'; '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"all {len(NOTEBOOKS)} notebooks ran on Colab's versions in {time.perf_counter() - start:.0f} s")
+    print(f"all {len(NOTEBOOKS) - len(skipped)} other notebooks ran on Colab's versions in "
+          f"{time.perf_counter() - start:.0f} s")
     return 0
 
 

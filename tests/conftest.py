@@ -80,9 +80,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=file_rank)
 
 
-def notebook_parameters(notebook: Path) -> dict:
-    """The parameters the tests inject into ``notebook``."""
-    return {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
+def notebook_parameters(notebook: Path, local_preset: bool = True) -> dict:
+    """The parameters the tests inject into ``notebook``.
+
+    Notebook 06 (KerasHub) also gets ``PRESET``: a local preset folder with random weights,
+    written once per session (tests/hub_preset.py), so that its ``from_preset`` code runs without
+    Kaggle. With ``local_preset=False`` it keeps its own preset name, which it builds offline with
+    random weights, as in ``make run WEIGHTS=none`` (test_nbval.py runs it so).
+    """
+    parameters = {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
+    if local_preset and "PRESET = " in notebook.read_text():
+        from tests.hub_preset import random_preset
+
+        parameters["PRESET"] = str(random_preset())
+    return parameters
 
 
 def write_image(path: Path, colour: tuple[int, int, int], size: int = 40) -> Path:

@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras.applications import resnet50
 
 from tests.conftest import ROOT, write_image
+from tlhelpers import kerashub
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam
 from tlhelpers.heads import conv1x1_head, dense_head
@@ -624,3 +625,133 @@ def test_every_claim_has_a_test_and_every_test_a_claim() -> None:
         if claim not in documented
     ]
     assert not problems, "\n".join(problems)
+
+
+# Notebook 06: KerasHub's ResNet-50 (the `hub` extra).
+
+def _kerashub_resnet50():
+    keras_hub = pytest.importorskip("keras_hub")
+    return keras_hub.models.ResNetBackbone(**kerashub.RESNET_50)
+
+
+def test_from_preset_downloads_config_without_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preset name is fetched from Kaggle even with `load_weights=False`: both calls download the preset's
+    `config.json` first."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from keras_hub.src.utils import preset_utils
+
+    requested = []
+
+    def no_download(handle: str, path: str | None = None, **kwargs: object) -> str:
+        requested.append(path)
+        raise ConnectionError(f"this test downloads nothing: {handle} {path}")
+
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(preset_utils.kagglehub, "model_download", no_download)
+    with pytest.raises(ConnectionError):
+        keras_hub.models.Backbone.from_preset(kerashub.PRESET, load_weights=False)
+    with pytest.raises(ConnectionError):
+        keras_hub.layers.ImageConverter.from_preset(kerashub.PRESET, image_size=(64, 64))
+    assert requested == ["config.json", "config.json"]
+
+
+def test_kerashub_preset_loads_from_cache_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notebook 06 loads KerasHub's ResNet-50 weights from Kaggle into `~/.cache/kagglehub/` (or
+    `$KAGGLEHUB_CACHE`), and once a run online has put them there it loads them from there without a network.
+
+    The cache is filled as kagglehub's download leaves it (the preset's files under its versioned handle, each
+    marked complete), with a small stand-in backbone; every web request fails through a proxy nobody listens on."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    stand_in = keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "stackwise_num_blocks": [1, 1, 1, 1]})
+    stand_in.save_to_preset(str(tmp_path / "preset"))
+    handle = parse_model_handle(BUILTIN_PRESETS[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    for file in (tmp_path / "preset").iterdir():
+        Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
+        Path(cache.get_path(handle, file.name)).write_bytes(file.read_bytes())
+        cache.mark_as_complete(handle, file.name)
+    with pytest.raises(Exception, match="127.0.0.1"):  # not in the cache: a download, which fails here
+        keras_hub.models.Backbone.from_preset("resnet_18_imagenet", load_weights=False)
+    backbone = keras_hub.models.Backbone.from_preset(kerashub.PRESET)  # with its weights, from the cache
+    np.testing.assert_array_equal(backbone.weights[0].numpy(), stand_in.weights[0].numpy())
+
+
+def test_kerashub_resnet50_arguments_build_the_preset() -> None:
+    """`ResNetBackbone` builds the preset's network from tlhelpers.kerashub's arguments, with the parameter count
+    KerasHub lists for it."""
+    keras_hub = pytest.importorskip("keras_hub")
+    listed = keras_hub.models.Backbone.presets[kerashub.PRESET]["metadata"]["params"]
+    backbone = _kerashub_resnet50()
+    assert type(backbone) is keras_hub.models.ResNetBackbone
+    assert backbone.count_params() == listed == 23_561_152
+
+
+def test_image_converter_resizes_to_its_image_size() -> None:
+    """A KerasHub ImageConverter resizes every image to its own image_size (224 x 224 for resnet_50_imagenet):
+    a 64 x 64 batch comes out 224 x 224, unless image_size is passed."""
+    keras_hub = pytest.importorskip("keras_hub")
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(224, 224), scale=1 / 255)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    assert tuple(converter(images).shape) == (2, 224, 224, 3)
+    same = keras_hub.layers.ResNetImageConverter(image_size=(64, 64), scale=1 / 255, interpolation="bicubic")
+    np.testing.assert_allclose(same(images), images / 255, atol=1e-5)  # same size: only the scaling
+
+
+def test_kerashub_resnet50_is_applications_resnet50_without_conv_biases() -> None:
+    """KerasHub's ResNet-50 backbone has the parameters of keras.applications' ResNet50 (include_top=False)
+    minus its convolution biases (26,560), and the same 7 x 7 x 2048 feature map at 224."""
+    backbone = _kerashub_resnet50()
+    applications = resnet50.ResNet50(include_top=False, weights=None, input_shape=(224, 224, 3))
+    biases = sum(layer.bias.shape[0] for layer in applications.layers
+                 if isinstance(layer, keras.layers.Conv2D) and layer.use_bias)
+    assert biases == 26_560
+    assert applications.count_params() - backbone.count_params() == biases
+    assert not any(getattr(layer, "use_bias", False) for layer in backbone.layers
+                   if isinstance(layer, keras.layers.Conv2D))
+    assert tuple(backbone(np.zeros((1, 224, 224, 3), "float32")).shape) == (1, 7, 7, 2048)
+
+
+def test_kerashub_model_round_trips_through_keras_file(tmp_path: Path) -> None:
+    """A model with a KerasHub converter and frozen backbone inside saves to one .keras file and reloads with
+    safe_mode=True (keras_hub imported), with identical predictions and the backbone still frozen."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = _kerashub_resnet50()
+    backbone.trainable = False
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(64, 64), scale=1 / 255)
+    inputs = keras.Input((64, 64, 3))
+    features = backbone(converter(inputs), training=False)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(features))
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+
+
+def test_kerashub_backbone_reloads_with_trainable_layers(tmp_path: Path) -> None:
+    """A frozen KerasHub backbone inside a model reloads from .keras with trainable == False but its layers
+    trainable: the model's trainable_weights list the whole backbone until its layers are frozen again
+    (keras.applications' ResNet50 keeps its layers frozen)."""
+    backbone = _kerashub_resnet50()
+    backbone.trainable = False
+    inputs = keras.Input((64, 64, 3))
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(backbone(inputs, training=False)))
+    model = keras.Model(inputs, outputs)
+    assert len(model.trainable_weights) == 2
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    inner = reloaded.get_layer(backbone.name)
+    assert inner.trainable is False
+    assert len(reloaded.trainable_weights) > 100, "fixed upstream? then reword notebook 06's sentence"
+    for layer in inner.layers:
+        layer.trainable = False
+    assert len(reloaded.trainable_weights) == 2

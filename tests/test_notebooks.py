@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import NOTEBOOKS, ROOT, notebook_parameters
+from tests.conftest import NOTEBOOKS, ROOT, TINY_PARAMETERS, notebook_parameters
+from tests.notebook_cells import CellError, index_of, kernel, load, run_cells, run_code, with_parameters
 from tlhelpers.runtime import RESULTS_MIME
 
 _executed: dict[Path, nbformat.NotebookNode] = {}
@@ -188,13 +189,45 @@ def test_all_notebooks_in_a_row_extract_features_once(out_dir: Path) -> None:
         executed(notebook, out_dir)
     users = [nb for nb in NOTEBOOKS if "cached_features(" in nb.read_text()]
     assert len(users) >= 4, "notebooks 01-04 train on cached features"
-    assert cached_splits(out_dir / "feature_cache") == ONE_FILE_PER_SPLIT
-
-
-# Each extraction with a new key writes a new file, ``split-HxW-dtype-key.npz``.
-ONE_FILE_PER_SPLIT = [f"{split}-64x64-float32" for split in ("test", "train", "val")]
+    assert cached_splits(out_dir / "feature_cache") == EXPECTED_CACHE_FILES
 
 
 def cached_splits(folder: Path) -> list[str]:
     """The split, size and dtype of every file in a feature cache, sorted: a repeat means a second extraction."""
     return sorted(path.name.rsplit("-", 1)[0] for path in folder.glob("*.npz"))
+
+
+HUB_NOTEBOOKS = [nb for nb in NOTEBOOKS if "import keras_hub" in nb.read_text()]
+# Each extraction with a new key writes a new file, ``split-HxW-dtype-key.npz``: one per split for
+# the keras.applications base of notebooks 01-05, and notebook 06's KerasHub base caches its own
+# train and val features (it evaluates the test split on images).
+EXPECTED_CACHE_FILES = sorted([f"{split}-64x64-float32" for split in ("test", "train", "val")]
+                              + (["train-64x64-float32", "val-64x64-float32"] if HUB_NOTEBOOKS else []))
+
+
+# A proxy nobody listens on: any HTTP(S) request, to Kaggle or elsewhere, fails at once on any machine.
+NO_NETWORK = {name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+
+
+@pytest.mark.parametrize("notebook", HUB_NOTEBOOKS, ids=[nb.stem for nb in HUB_NOTEBOOKS])
+def test_kerashub_notebook_builds_its_default_preset_offline(notebook: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run WEIGHTS=none` with notebook 06's own PRESET ("resnet_50_imagenet", a name, not the tests'
+    folder) builds the backbone and converter without KerasHub's download from Kaggle: the cells through the
+    preprocessing check and the comparison with ResNet50 run with every request failing and an empty
+    KerasHub cache, which stays empty. The same kernel then shows that `from_preset` would have failed."""
+    cache = tmp_path / "kagglehub"
+    cache.mkdir()
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(cache))
+    for name, value in NO_NETWORK.items():
+        monkeypatch.setenv(name, value)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    nb = with_parameters(load(notebook), **{**TINY_PARAMETERS, "OUTPUT_DIR": str(tmp_path / "outputs")})
+    with kernel() as client:  # started here: it inherits the environment above
+        run_cells(client, nb, stop=index_of(nb, "applications_base = ") + 1)
+        built = "".join(o.get("text", "") for o in nb.cells[index_of(nb, "from_preset(PRESET")].outputs)
+        assert "for 'resnet_50_imagenet' (built from the preset's arguments), random weights" in built, built
+        assert not any(cache.iterdir()), "KerasHub tried to download the preset into KAGGLEHUB_CACHE"
+        with pytest.raises(CellError, match="127.0.0.1"):
+            run_code(client, "keras_hub.models.Backbone.from_preset(PRESET, load_weights=False)")

@@ -24,7 +24,8 @@ def test_environment_yml_lists_the_same_packages_as_pyproject() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     project = _pyproject()["project"]
-    expected = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    expected = set(project["dependencies"]) | set(extras["dev"]) | set(extras["hub"])
     listed = {line for line in pip_section if not line.startswith("-")}
     assert listed == expected
     assert "-c requirements.lock" in pip_section and "-e ." in pip_section
@@ -59,7 +60,8 @@ def test_every_dependency_is_pinned_in_the_lock() -> None:
     project = _pyproject()["project"]
     pinned = {line.split("==")[0].lower().replace("_", "-") for line in (ROOT / "requirements.lock").read_text().split()
               if "==" in line}
-    for requirement in project["dependencies"] + project["optional-dependencies"]["dev"]:
+    extras = project["optional-dependencies"]
+    for requirement in project["dependencies"] + extras["dev"] + extras["hub"]:
         name = _name(requirement)
         assert name in pinned, f"{name} is not pinned in requirements.lock (run `make lock`)"
 

@@ -37,7 +37,7 @@ def test_uv_lock_matches_pyproject() -> None:
 def test_requirements_lock_is_the_export_of_uv_lock() -> None:
     """pip users install the same pins: requirements.lock is `uv export` of uv.lock, byte for byte."""
     exported = _run_uv("export", "--quiet", "--offline", "--format", "requirements-txt", "--no-hashes",
-                       "--extra", "dev", "--no-emit-project")
+                       "--extra", "dev", "--extra", "hub", "--no-emit-project")
     assert exported.returncode == 0, exported.stderr
     committed = (ROOT / "requirements.lock").read_text()
     body = "\n".join(line for line in committed.splitlines() if not line.startswith("#"))

@@ -7,10 +7,11 @@ no logging and downloads nothing.
 
 The top level holds what the notebooks, examples, benchmarks and README use;
 ``tlhelpers.heads``, ``tlhelpers.finetune`` and ``tlhelpers.scaling`` hold the rest
-of what notebooks 01-05 call.
+of what notebooks 01-05 call, ``tlhelpers.kerashub`` what notebook 06 builds KerasHub's
+ResNet-50 from.
 """
 
-from tlhelpers import finetune, heads, scaling
+from tlhelpers import finetune, heads, kerashub, scaling
 from tlhelpers.data import ImageFolder, load_image_folder
 from tlhelpers.download import DownloadError, download
 from tlhelpers.evaluation import classification_table, predict_dataset
@@ -40,6 +41,8 @@ __all__ = [
     "WeightsError", "build_base_model", "resolve_weights", "Features", "cached_features", "extraction_batch_size",
     # the heads, fine-tuning and more than one device (notebooks 01-05)
     "heads", "finetune", "unfreeze_from", "scaling", "get_strategy", "configure_precision", "check_float32_output",
+    # KerasHub's ResNet-50 without a download (notebook 06)
+    "kerashub",
     # evaluating and explaining (notebook 01)
     "predict_dataset", "classification_table", "grad_cam", "predict_file", "export_for_serving",
     # figures (notebooks 01-04)

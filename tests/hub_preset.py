@@ -1,0 +1,52 @@
+"""A KerasHub ResNet-50 preset with random weights, written to a folder: what notebook 06 reads offline.
+
+``python -m tests.hub_preset FOLDER`` writes ``config.json``, ``model.weights.h5`` (random,
+seed 0), ``image_converter.json`` and ``metadata.json`` with ``save_to_preset``. The backbone and
+the converter are built from ``tlhelpers.kerashub``'s arguments, as the notebook builds them with
+random weights and the default preset name (``resnet_50_imagenet``: ImageNet mean and std,
+224 x 224, bicubic), so the tests run the notebook's ``from_preset`` code on a folder, without Kaggle.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_FOLDER: Path | None = None
+
+
+def write_random_preset(folder: Path) -> None:
+    """Write the preset into ``folder`` (in this process: imports TensorFlow and keras_hub)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import keras_hub
+
+    from tlhelpers.kerashub import RESNET_50, RESNET_50_CONVERTER
+
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.ResNetBackbone(**RESNET_50)
+    converter = keras_hub.layers.ResNetImageConverter(image_size=(224, 224), **RESNET_50_CONVERTER)
+    backbone.save_to_preset(str(folder))
+    converter.save_to_preset(str(folder))
+
+
+def random_preset() -> Path:
+    """The folder of the random preset, written once per test session in a fresh interpreter."""
+    global _FOLDER
+    if _FOLDER is None:
+        root = Path(tempfile.mkdtemp(prefix="kerashub-preset-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        folder = root / "resnet_50_random"
+        subprocess.run([sys.executable, "-m", "tests.hub_preset", str(folder)], check=True, capture_output=True,
+                       timeout=600, cwd=Path(__file__).resolve().parents[1])
+        _FOLDER = folder
+    return _FOLDER
+
+
+if __name__ == "__main__":
+    write_random_preset(Path(sys.argv[1]))
