@@ -720,6 +720,18 @@ def test_kerashub_resnet50_is_applications_resnet50_without_conv_biases() -> Non
     assert tuple(backbone(np.zeros((1, 224, 224, 3), "float32")).shape) == (1, 7, 7, 2048)
 
 
+def test_kerashub_resnet50_downsamples_in_3x3_conv() -> None:
+    """Stages 3-5 downsample with stride 2 in the first 1 x 1 convolution of keras.applications' ResNet50 (v1),
+    in the 3 x 3 convolution of KerasHub's (v1.5); stem and shortcuts aside."""
+    def strided(layers) -> list:
+        return [layer.kernel_size for layer in layers if isinstance(layer, keras.layers.Conv2D)
+                and layer.strides == (2, 2) and not layer.name.endswith(("conv1_conv", "_0_conv"))]
+
+    applications = resnet50.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3))
+    assert strided(applications.layers) == [(1, 1)] * 3
+    assert strided(_kerashub_resnet50().layers) == [(3, 3)] * 3
+
+
 def test_kerashub_model_round_trips_through_keras_file(tmp_path: Path) -> None:
     """A model with a KerasHub converter and frozen backbone inside saves to one .keras file and reloads with
     safe_mode=True (keras_hub imported), with identical predictions and the backbone still frozen."""
