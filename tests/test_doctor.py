@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tlhelpers import doctor
+from tlhelpers import doctor, kerashub
 from tlhelpers.doctor import Finding
 from tlhelpers.model import WEIGHTS_FILE
 
@@ -97,6 +97,100 @@ def test_truncated_weights_are_found(monkeypatch, tmp_path: Path) -> None:
     assert doctor.check_weights().status == "ok", "a file with the hash Keras checks is complete"
 
 
+def _no_network(monkeypatch, tmp_path: Path) -> Path:
+    """An empty kagglehub cache under tmp_path, and every web request failing through a proxy nobody listens on."""
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "kagglehub"
+
+
+@pytest.fixture(scope="module")
+def stand_in_preset(tmp_path_factory) -> Path:
+    """A preset folder as notebook 06's: a 1-block ResNet backbone and the preset's converter (save_to_preset)."""
+    keras_hub = pytest.importorskip("keras_hub")
+    folder = tmp_path_factory.mktemp("preset")
+    keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "stackwise_num_blocks": [1, 1, 1, 1]}).save_to_preset(
+        str(folder))
+    keras_hub.layers.ResNetImageConverter(image_size=(224, 224), **kerashub.RESNET_50_CONVERTER).save_to_preset(
+        str(folder))
+    return folder
+
+
+def _fill_kaggle_cache(preset: Path):
+    """Copy the preset into kagglehub's cache as its download leaves it: each file marked complete."""
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+    from keras_hub.models import Backbone
+
+    handle = parse_model_handle(Backbone.presets[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    for file in preset.iterdir():
+        Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file, cache.get_path(handle, file.name))
+        cache.mark_as_complete(handle, file.name)
+    return cache, handle
+
+
+def test_missing_kerashub_preset_blocks_offline_use_only(monkeypatch, tmp_path: Path) -> None:
+    pytest.importorskip("keras_hub")
+    cache_dir = _no_network(monkeypatch, tmp_path)
+    finding = doctor.check_kerashub()
+    assert finding.status == "offline" and f"{kerashub.PRESET} preset is not complete in {cache_dir}" in finding.detail
+    assert "config.json, model.weights.h5, image_converter.json missing" in finding.detail
+    for fix in ("downloads it once", "run notebook 06 once online", "make run the day before",
+                f"copy {cache_dir} whole", "WEIGHTS=None", "make run WEIGHTS=none"):
+        assert fix in finding.fix
+    assert doctor.run([doctor.check_kerashub]) == 0, "online notebook 06 downloads the preset"
+    assert doctor.run([doctor.check_kerashub], offline=True) == 1
+    assert not cache_dir.exists(), "the doctor downloads and writes nothing"
+
+
+def test_kerashub_preset_in_the_cache_is_ok_and_loads_offline(monkeypatch, tmp_path: Path, stand_in_preset) -> None:
+    """What the doctor calls complete is what notebook 06's from_preset calls load without a network; they do not
+    read metadata.json."""
+    keras_hub = pytest.importorskip("keras_hub")
+    _no_network(monkeypatch, tmp_path)
+    cache, handle = _fill_kaggle_cache(stand_in_preset)
+    cache.delete_from_cache(handle, "metadata.json")
+    finding = doctor.check_kerashub()
+    assert finding.status == "ok" and f"complete at {cache.get_path(handle)}" in finding.detail
+    keras_hub.models.Backbone.from_preset(kerashub.PRESET)
+    keras_hub.layers.ImageConverter.from_preset(kerashub.PRESET, image_size=(64, 64))
+
+
+@pytest.mark.parametrize("name", doctor.KERASHUB_FILES)
+@pytest.mark.parametrize("damage", ["not marked complete", "missing"])
+def test_a_kerashub_file_missing_blocks_offline(monkeypatch, tmp_path: Path, stand_in_preset, name, damage) -> None:
+    """One file cut off (no completion marker, as kagglehub leaves an interrupted download) or gone: the doctor
+    names it, and the from_preset call that reads it goes to the network."""
+    keras_hub = pytest.importorskip("keras_hub")
+    _no_network(monkeypatch, tmp_path)
+    cache, handle = _fill_kaggle_cache(stand_in_preset)
+    if damage == "missing":
+        os.remove(cache.get_path(handle, name))
+    else:
+        cache.mark_as_incomplete(handle, name)
+    finding = doctor.check_kerashub()
+    assert finding.status == "offline" and f": {name} missing or not marked complete" in finding.detail
+    with pytest.raises(Exception, match="127.0.0.1"):
+        if name == "image_converter.json":
+            keras_hub.layers.ImageConverter.from_preset(kerashub.PRESET)
+        else:
+            keras_hub.models.Backbone.from_preset(kerashub.PRESET)
+
+
+def test_without_keras_hub_notebook_06_needs_the_hub_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "keras_hub", None)  # import keras_hub raises ImportError
+    finding = doctor.check_kerashub()
+    assert finding.status == "warn", "like a package beyond pyproject's dependencies: notebooks 01-05 still run"
+    assert "keras_hub does not import" in finding.detail and "notebook 06 does not" in finding.detail
+    assert "the hub extra" in finding.fix and 'pip install -c requirements.lock -e ".[dev,hub]"' in finding.fix
+    assert doctor.run([doctor.check_kerashub], offline=True) == 0
+
+
 def test_the_hash_is_the_one_keras_checks() -> None:
     from keras.src.applications import resnet
 
@@ -167,12 +261,17 @@ def test_make_doctor_calls_the_module() -> None:
 
 
 def test_doctor_runs_end_to_end_without_weights(tmp_path: Path) -> None:
-    """What `make doctor` does on a fresh clone here: every check runs, the missing weights do not fail it."""
-    env = {**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    """What `make doctor` does on a fresh clone here, with no network: every check runs, the missing weights
+    (Keras' and KerasHub's) do not fail it."""
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), "KAGGLEHUB_CACHE": str(tmp_path / "kagglehub"),
+           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for name in ("http_proxy", "https_proxy", "NO_PROXY", "no_proxy"):
+        env.pop(name, None)
     result = subprocess.run([sys.executable, "-m", "tlhelpers.doctor"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
-    for check in ("python", "packages", "tensorflow", "weights", "data", "disk", "speed"):
+    for check in ("python", "packages", "tensorflow", "weights", "kerashub", "data", "disk", "speed"):
         assert f"] {check}" in result.stdout, (check, result.stdout, result.stderr)
-    assert "[offline] weights" in result.stdout and "expect 01 " in result.stdout
+    assert "[offline] weights" in result.stdout and "[offline] kerashub" in result.stdout
+    assert "expect 01 " in result.stdout and not (tmp_path / "kagglehub").exists(), "nothing downloaded"
     blocked = "FAIL" in result.stdout  # e.g. a full disk on this machine: then the exit code must say so
     assert result.returncode == int(blocked), result.stdout

@@ -37,7 +37,8 @@ def _name(requirement: str) -> str:
 
 
 def test_runtime_dependencies_are_what_the_package_imports() -> None:
-    """Notebook tooling (papermill for the runner, IPython for record_results) is the notebooks extra."""
+    """Notebook tooling (papermill for the runner, IPython for record_results) is the notebooks extra; the doctor's
+    KerasHub check imports keras_hub (the hub extra) and kagglehub (which keras-hub requires)."""
     import ast
     import sys
 
@@ -49,10 +50,11 @@ def test_runtime_dependencies_are_what_the_package_imports() -> None:
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
     third_party = imported - set(sys.stdlib_module_names) - {"tlhelpers", "__future__"}
-    distribution = {"PIL": "pillow", "sklearn": "scikit-learn", "IPython": "ipykernel"}
+    distribution = {"PIL": "pillow", "sklearn": "scikit-learn", "IPython": "ipykernel", "keras_hub": "keras-hub"}
     project = _pyproject()["project"]
     notebooks = {_name(r) for r in project["optional-dependencies"]["notebooks"]}
-    assert {_name(r) for r in project["dependencies"]} == {distribution.get(m, m) for m in third_party} - notebooks
+    optional = notebooks | {_name(r) for r in project["optional-dependencies"]["hub"]} | {"kagglehub"}
+    assert {_name(r) for r in project["dependencies"]} == {distribution.get(m, m) for m in third_party} - optional
     assert {"papermill", "ipykernel"} <= notebooks <= {_name(r) for r in project["optional-dependencies"]["dev"]}
 
 

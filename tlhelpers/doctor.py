@@ -1,13 +1,14 @@
 """Check a machine before a workshop: ``make doctor`` or ``python -m tlhelpers.doctor``.
 
 In a few seconds it checks the Python version, the installed packages against
-``requirements.lock``, that TensorFlow runs a convolution, the ImageNet weights file, the
-bundled data and free disk, then times a few ResNet50 steps and estimates each notebook's
-run time on this machine. Each finding is one of:
+``requirements.lock``, that TensorFlow runs a convolution, the ImageNet weights file, notebook
+06's KerasHub preset in kagglehub's cache, the bundled data and free disk, then times a few
+ResNet50 steps and estimates each notebook's run time on this machine. Each finding is one of:
 
 * ``ok``;
-* ``warn``: the notebooks run, but something differs from what was tested;
-* ``offline``: blocks offline use only (online, Keras downloads what is missing);
+* ``warn``: the notebooks run, but something differs from what was tested (or notebook 06 lacks
+  its optional ``hub`` extra);
+* ``offline``: blocks offline use only (online, Keras or KerasHub downloads what is missing);
 * ``FAIL``: blocks the notebooks; the line below says what to do.
 
 The exit code is 1 when a finding is ``FAIL`` (or ``offline`` with ``--offline``), else 0.
@@ -186,6 +187,37 @@ def check_weights() -> Finding:
     return Finding("weights", "ok", f"ImageNet weights complete at {path} (MD5 as Keras checks)")
 
 
+# What Backbone.from_preset (with weights) and ImageConverter.from_preset read from a Keras preset
+# (keras_hub/src/utils/preset_utils.py); the preset's metadata.json is not read.
+KERASHUB_FILES = ("config.json", "model.weights.h5", "image_converter.json")
+
+
+def check_kerashub() -> Finding:
+    """Whether kagglehub's cache holds notebook 06's preset, each file marked complete; missing blocks offline only."""
+    try:
+        import keras_hub
+    except ImportError as error:  # an optional extra: a warning, as check_packages treats packages beyond pyproject's
+        return Finding("kerashub", "warn", f"keras_hub does not import ({error}): notebooks 01-05 run, notebook 06 "
+                       "does not", f"notebook 06 needs the hub extra: {REINSTALL}")
+    from kagglehub.cache import Cache
+    from kagglehub.config import get_cache_folder
+    from kagglehub.handle import parse_model_handle
+
+    from tlhelpers.kerashub import PRESET
+
+    handle = parse_model_handle(keras_hub.models.Backbone.presets[PRESET]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    folder = cache.get_path(handle)
+    missing = [name for name in KERASHUB_FILES if cache.load_from_cache(handle, name) is None]  # reads, never fetches
+    if missing:
+        return Finding("kerashub", "offline", f"notebook 06's {PRESET} preset is not complete in {folder}: "
+                       f"{', '.join(missing)} missing or not marked complete (blocks offline use only)",
+                       f"online, notebook 06 downloads it once (about 90 MB); for a room without internet, run "
+                       f"notebook 06 once online (or make run the day before), or copy {get_cache_folder()} whole "
+                       "from a laptop that has it, or run with random weights: WEIGHTS=None, make run WEIGHTS=none")
+    return Finding("kerashub", "ok", f"notebook 06's {PRESET} preset complete at {folder}")
+
+
 def check_data(folder: Path = ROOT / "data" / "shapes") -> Finding:
     """The bundled images are there and load."""
     from tlhelpers.data import load_image_folder
@@ -247,7 +279,8 @@ def check_speed() -> Finding:
 
 
 CHECKS: list[Callable[[], Finding | list[Finding]]] = [
-    check_python, check_packages, check_tensorflow, check_weights, check_data, check_disk, check_speed]
+    check_python, check_packages, check_tensorflow, check_weights, check_kerashub, check_data, check_disk,
+    check_speed]
 
 
 def run(checks: list[Callable[[], Finding | list[Finding]]], offline: bool = False) -> int:
@@ -272,7 +305,7 @@ def run(checks: list[Callable[[], Finding | list[Finding]]], offline: bool = Fal
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check this machine before a workshop (nothing is changed).")
     parser.add_argument("--offline", action="store_true",
-                        help="the room has no internet: a missing or damaged ImageNet weights file blocks too")
+                        help="the room has no internet: missing ImageNet weights (Keras' or KerasHub's) block too")
     args = parser.parse_args(argv)
     return run(CHECKS, offline=args.offline)
 
