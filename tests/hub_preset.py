@@ -35,6 +35,35 @@ def write_random_preset(folder: Path) -> None:
     converter.save_to_preset(str(folder))
 
 
+def offline_kaggle(monkeypatch, tmp_path: Path) -> Path:
+    """An empty kagglehub cache under ``tmp_path``, and every web request failing through a proxy nobody listens
+    on, so that a download fails at once on any machine; returns the cache folder (not created)."""
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "kagglehub"
+
+
+def fill_kaggle_cache(preset: Path):
+    """Copy a preset folder into kagglehub's cache as its download of ``resnet_50_imagenet`` leaves it: the files
+    under the preset's versioned handle, each marked complete. Returns the cache and the handle."""
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+    from keras_hub.models import Backbone
+
+    from tlhelpers import kerashub
+
+    handle = parse_model_handle(Backbone.presets[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    for file in preset.iterdir():
+        Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file, cache.get_path(handle, file.name))
+        cache.mark_as_complete(handle, file.name)
+    return cache, handle
+
+
 def random_preset() -> Path:
     """The folder of the random preset, written once per test session in a fresh interpreter."""
     global _FOLDER

@@ -36,6 +36,7 @@ import tensorflow as tf
 from keras.applications import resnet50
 
 from tests.conftest import ROOT, write_image
+from tests.hub_preset import fill_kaggle_cache, offline_kaggle
 from tlhelpers import kerashub
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam
@@ -662,23 +663,10 @@ def test_kerashub_preset_loads_from_cache_offline(tmp_path: Path, monkeypatch: p
     The cache is filled as kagglehub's download leaves it (the preset's files under its versioned handle, each
     marked complete), with a small stand-in backbone; every web request fails through a proxy nobody listens on."""
     keras_hub = pytest.importorskip("keras_hub")
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
-    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
-
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    offline_kaggle(monkeypatch, tmp_path)
     stand_in = keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "stackwise_num_blocks": [1, 1, 1, 1]})
     stand_in.save_to_preset(str(tmp_path / "preset"))
-    handle = parse_model_handle(BUILTIN_PRESETS[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
-    cache = Cache()
-    for file in (tmp_path / "preset").iterdir():
-        Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
-        Path(cache.get_path(handle, file.name)).write_bytes(file.read_bytes())
-        cache.mark_as_complete(handle, file.name)
+    fill_kaggle_cache(tmp_path / "preset")
     with pytest.raises(Exception, match="127.0.0.1"):  # not in the cache: a download, which fails here
         keras_hub.models.Backbone.from_preset("resnet_18_imagenet", load_weights=False)
     backbone = keras_hub.models.Backbone.from_preset(kerashub.PRESET)  # with its weights, from the cache

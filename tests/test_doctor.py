@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.hub_preset import fill_kaggle_cache, offline_kaggle
 from tlhelpers import doctor, kerashub
 from tlhelpers.doctor import Finding
 from tlhelpers.model import WEIGHTS_FILE
@@ -97,16 +98,6 @@ def test_truncated_weights_are_found(monkeypatch, tmp_path: Path) -> None:
     assert doctor.check_weights().status == "ok", "a file with the hash Keras checks is complete"
 
 
-def _no_network(monkeypatch, tmp_path: Path) -> Path:
-    """An empty kagglehub cache under tmp_path, and every web request failing through a proxy nobody listens on."""
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "kagglehub"
-
-
 @pytest.fixture(scope="module")
 def stand_in_preset(tmp_path_factory) -> Path:
     """A preset folder as notebook 06's: a 1-block ResNet backbone and the preset's converter (save_to_preset)."""
@@ -119,24 +110,9 @@ def stand_in_preset(tmp_path_factory) -> Path:
     return folder
 
 
-def _fill_kaggle_cache(preset: Path):
-    """Copy the preset into kagglehub's cache as its download leaves it: each file marked complete."""
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
-    from keras_hub.models import Backbone
-
-    handle = parse_model_handle(Backbone.presets[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
-    cache = Cache()
-    for file in preset.iterdir():
-        Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(file, cache.get_path(handle, file.name))
-        cache.mark_as_complete(handle, file.name)
-    return cache, handle
-
-
 def test_missing_kerashub_preset_blocks_offline_use_only(monkeypatch, tmp_path: Path) -> None:
     pytest.importorskip("keras_hub")
-    cache_dir = _no_network(monkeypatch, tmp_path)
+    cache_dir = offline_kaggle(monkeypatch, tmp_path)
     finding = doctor.check_kerashub()
     assert finding.status == "offline" and f"{kerashub.PRESET} preset is not complete in {cache_dir}" in finding.detail
     assert "config.json, model.weights.h5, image_converter.json missing" in finding.detail
@@ -152,8 +128,8 @@ def test_kerashub_preset_in_the_cache_is_ok_and_loads_offline(monkeypatch, tmp_p
     """What the doctor calls complete is what notebook 06's from_preset calls load without a network; they do not
     read metadata.json."""
     keras_hub = pytest.importorskip("keras_hub")
-    _no_network(monkeypatch, tmp_path)
-    cache, handle = _fill_kaggle_cache(stand_in_preset)
+    offline_kaggle(monkeypatch, tmp_path)
+    cache, handle = fill_kaggle_cache(stand_in_preset)
     cache.delete_from_cache(handle, "metadata.json")
     finding = doctor.check_kerashub()
     assert finding.status == "ok" and f"complete at {cache.get_path(handle)}" in finding.detail
@@ -167,8 +143,8 @@ def test_a_kerashub_file_missing_blocks_offline(monkeypatch, tmp_path: Path, sta
     """One file cut off (no completion marker, as kagglehub leaves an interrupted download) or gone: the doctor
     names it, and the from_preset call that reads it goes to the network."""
     keras_hub = pytest.importorskip("keras_hub")
-    _no_network(monkeypatch, tmp_path)
-    cache, handle = _fill_kaggle_cache(stand_in_preset)
+    offline_kaggle(monkeypatch, tmp_path)
+    cache, handle = fill_kaggle_cache(stand_in_preset)
     if damage == "missing":
         os.remove(cache.get_path(handle, name))
     else:

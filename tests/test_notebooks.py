@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from tests.conftest import NOTEBOOKS, ROOT, TINY_PARAMETERS, notebook_parameters
+from tests.hub_preset import offline_kaggle
 from tests.notebook_cells import CellError, index_of, kernel, load, run_cells, run_code, with_parameters
 from tlhelpers.runtime import RESULTS_MIME
 
@@ -205,8 +206,6 @@ EXPECTED_CACHE_FILES = sorted([f"{split}-64x64-float32" for split in ("test", "t
                               + (["train-64x64-float32", "val-64x64-float32"] if HUB_NOTEBOOKS else []))
 
 
-# A proxy nobody listens on: any HTTP(S) request, to Kaggle or elsewhere, fails at once on any machine.
-NO_NETWORK = {name: "http://127.0.0.1:9" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
 
 
 @pytest.mark.parametrize("notebook", HUB_NOTEBOOKS, ids=[nb.stem for nb in HUB_NOTEBOOKS])
@@ -216,13 +215,8 @@ def test_kerashub_notebook_builds_its_default_preset_offline(notebook: Path, tmp
     folder) builds the backbone and converter without KerasHub's download from Kaggle: the cells through the
     preprocessing check and the comparison with ResNet50 run with every request failing and an empty
     KerasHub cache, which stays empty. The same kernel then shows that `from_preset` would have failed."""
-    cache = tmp_path / "kagglehub"
+    cache = offline_kaggle(monkeypatch, tmp_path)
     cache.mkdir()
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(cache))
-    for name, value in NO_NETWORK.items():
-        monkeypatch.setenv(name, value)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
     nb = with_parameters(load(notebook), **{**TINY_PARAMETERS, "OUTPUT_DIR": str(tmp_path / "outputs")})
     with kernel() as client:  # started here: it inherits the environment above
         run_cells(client, nb, stop=index_of(nb, "applications_base = ") + 1)
