@@ -52,9 +52,7 @@ class Features:
 
     def dataset(self, batch_size: int = 32, shuffle_seed: int | None = None) -> tf.data.Dataset:
         """Return batches of ``(features, labels)``, reshuffled every epoch unless ``shuffle_seed=None``.
-
-        float16 features stay float16 here; a float32 head casts them at its input, exactly.
-        """
+        float16 features stay float16 here; a float32 head casts them at its input, exactly."""
         ds = tf.data.Dataset.from_tensor_slices((self.features, self.labels))
         if shuffle_seed is not None:
             ds = ds.shuffle(len(self.labels), seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -76,8 +74,7 @@ def extraction_batch_size(image_size: tuple[int, int]) -> int:
     >>> extraction_batch_size((224, 224)), extraction_batch_size((64, 64)), extraction_batch_size((448, 448))
     (32, 392, 8)
     """
-    height, width = image_size
-    return max(1, 32 * 224 * 224 // (height * width))
+    return max(1, 32 * 224 * 224 // (image_size[0] * image_size[1]))
 
 
 # One traced forward pass per base model, for any batch size (model.predict traces again whenever the batch
