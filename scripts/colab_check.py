@@ -3,14 +3,17 @@
 In Colab the notebooks' first cell installs tlhelpers with ``--no-deps``, so they run on Colab's
 TensorFlow, Keras, NumPy... rather than on uv.lock. This script builds a separate environment
 (``build/colab-env/``) with uv from ``constraints/colab.txt``, then runs the main job's runner in it
-with the parameters the tests use (``tests/conftest.py``). It exits non-zero if the environment
-cannot be built or any notebook fails.
+with the parameters the tests use (``tests/conftest.py``). Notebook 06 runs in a second one,
+``build/colab-env-hub/``: Colab's pins plus the keras-hub its first cell installs there, with the
+newer Keras keras-hub requires. It exits non-zero if an environment cannot be built or any
+notebook fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,8 +33,8 @@ def _uv() -> str:
     return found
 
 
-def build_env(env: Path, constraints: Path) -> Path:
-    """Create ``env`` with Colab's pins; return its Python."""
+def build_env(env: Path, constraints: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Create ``env`` with Colab's pins (and ``extra`` requirements); return its Python."""
     uv = _uv()
     python = env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     # Colab's Python 3.13 where uv finds one on this machine (it does not download it), else this one
@@ -39,8 +42,25 @@ def build_env(env: Path, constraints: Path) -> Path:
     interpreter = found.stdout.strip() if found.returncode == 0 else getattr(sys, "_base_executable", sys.executable)
     subprocess.run([uv, "venv", "--quiet", "--allow-existing", "--python", interpreter, str(env)], check=True)
     subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-c", str(constraints),
-                    "-e", f"{ROOT}[notebooks]"], check=True)
+                    "-e", f"{ROOT}[notebooks]", *extra], check=True)
     return python
+
+
+def hub_env(env: Path, constraints: Path) -> tuple[Path, str]:
+    """Colab's pins plus what notebook 06's first cell installs in Colab: keras-hub (the version in
+    requirements.lock), which brings the newer Keras it needs in place of Colab's. Returns its Python
+    and the line that says what changed."""
+    locked = re.search(r"^keras-hub==(\S+)$", (ROOT / "requirements.lock").read_text(), re.MULTILINE)
+    if locked is None:
+        sys.exit("colab_check: requirements.lock pins no keras-hub; run `make lock`")
+    without_keras = env.parent / f"{env.name}-constraints.txt"
+    without_keras.parent.mkdir(parents=True, exist_ok=True)
+    without_keras.write_text("".join(line for line in constraints.read_text().splitlines(keepends=True)
+                                     if not line.startswith("keras==")))
+    python = build_env(env, without_keras, (f"keras-hub=={locked[1]}",))
+    keras = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('keras'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    return python, f"Colab's versions plus keras-hub {locked[1]}, which brings Keras {keras}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,18 +86,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{versions}", flush=True)
     env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(args.out / "feature_cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("VIRTUAL_ENV", None)
-    # Notebook 06 needs keras-hub, which requires Keras 3.15 or newer: in Colab its first cell installs
-    # keras-hub, and with it a newer Keras, so it cannot run on Colab's own Keras as the others do.
-    skipped = [notebook for notebook in NOTEBOOKS if "import keras_hub" in notebook.read_text()]
-    for notebook in skipped:
-        print(f"not run on Colab's versions: {notebook.name} (it installs keras-hub, which needs Keras >= 3.15)")
-    groups: dict[str, list[Path]] = {}  # one runner per set of parameters, as in tests/test_notebooks.py
-    for notebook in (nb for nb in NOTEBOOKS if nb not in skipped):
-        groups.setdefault(repr(sorted(notebook_parameters(notebook).items())), []).append(notebook)
+    # Notebook 06 needs keras-hub, which requires a newer Keras than Colab's: in Colab its first cell
+    # installs keras-hub, and with it that Keras. It runs here the same way, in an environment of its own.
+    hub = [notebook for notebook in NOTEBOOKS if "import keras_hub" in notebook.read_text()]
+    groups: dict[tuple, list[Path]] = {}  # one runner per environment and set of parameters, as in the tests
+    for notebook in NOTEBOOKS:
+        groups.setdefault((notebook in hub, repr(sorted(notebook_parameters(notebook).items()))), []).append(notebook)
     failed = []
-    for notebooks in groups.values():
+    for (needs_hub, _), notebooks in groups.items():
+        runner = python
+        if needs_hub:
+            runner, what = hub_env(args.env.with_name(f"{args.env.name}-hub"), args.constraints)
+            print(f"{', '.join(notebook.name for notebook in notebooks)}: {what}", flush=True)
         parameters = {**notebook_parameters(notebooks[0]), "OUTPUT_DIR": str(args.out / "outputs")}
-        command = [str(python), "-m", "tlhelpers.runner", *map(str, notebooks), "--out", str(args.out / "notebooks"),
+        command = [str(runner), "-m", "tlhelpers.runner", *map(str, notebooks), "--out", str(args.out / "notebooks"),
                    "--log", str(args.out / f"run-{notebooks[0].stem}.log"), "--weights", "none"]
         for name, value in parameters.items():
             if name != "WEIGHTS":
@@ -87,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"failed on Colab's versions, in the runs of: {'; '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"all {len(NOTEBOOKS) - len(skipped)} other notebooks ran on Colab's versions in "
-          f"{time.perf_counter() - start:.0f} s")
+    print(f"all {len(NOTEBOOKS)} notebooks ran on Colab's versions in {time.perf_counter() - start:.0f} s")
     return 0
 
 
