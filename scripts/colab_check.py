@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import NOTEBOOKS, notebook_parameters  # noqa: E402
+from tests.conftest import HUB_NOTEBOOKS, NOTEBOOKS, notebook_parameters  # noqa: E402
 
 
 def _uv() -> str:
@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("VIRTUAL_ENV", None)
     # Notebook 06 needs keras-hub, which requires a newer Keras than Colab's: in Colab its first cell
     # installs keras-hub, and with it that Keras. It runs here the same way, in an environment of its own.
-    hub = [notebook for notebook in NOTEBOOKS if "import keras_hub" in notebook.read_text()]
     groups: dict[tuple, list[Path]] = {}  # one runner per environment and set of parameters, as in the tests
     for notebook in NOTEBOOKS:
-        groups.setdefault((notebook in hub, repr(sorted(notebook_parameters(notebook).items()))), []).append(notebook)
+        key = (notebook in HUB_NOTEBOOKS, repr(sorted(notebook_parameters(notebook).items())))
+        groups.setdefault(key, []).append(notebook)
     failed = []
     for (needs_hub, _), notebooks in groups.items():
         runner = python

@@ -19,6 +19,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# Notebook 06 and any other notebook on KerasHub: the `hub` extra, a preset, its own feature cache files.
+HUB_NOTEBOOKS = [nb for nb in NOTEBOOKS if "import keras_hub" in nb.read_text()]
 BUNDLED_DATA = ROOT / "data" / "shapes"
 
 # What the notebook tests inject: random weights (offline), small images, enough epochs for a
@@ -73,9 +75,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ranks = [i for i, pattern in enumerate(SLOW_TEST_FILES) if fnmatch(item.path.name, pattern)]
         return ranks[0] if ranks else len(SLOW_TEST_FILES) + (item.path not in files_with_slow_ids)
 
-    files_with_slow_ids = {item.path for item in items if any(fnmatch(item.name, p) for p in SLOW_TEST_IDS)}
+    slow_by_id = [item for item in items if any(fnmatch(item.name, pattern) for pattern in SLOW_TEST_IDS)]
+    files_with_slow_ids = {item.path for item in slow_by_id}
     for item in items:
-        if file_rank(item) < len(SLOW_TEST_FILES) or any(fnmatch(item.name, p) for p in SLOW_TEST_IDS):
+        if file_rank(item) < len(SLOW_TEST_FILES) or item in slow_by_id:
             item.add_marker(pytest.mark.slow)
     items.sort(key=file_rank)
 
@@ -89,11 +92,23 @@ def notebook_parameters(notebook: Path, local_preset: bool = True) -> dict:
     random weights, as in ``make run WEIGHTS=none`` (test_nbval.py runs it so).
     """
     parameters = {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
-    if local_preset and "PRESET = " in notebook.read_text():
+    if local_preset and notebook in HUB_NOTEBOOKS:
         from tests.hub_preset import random_preset
 
         parameters["PRESET"] = str(random_preset())
     return parameters
+
+
+# Each extraction with a new key writes a new file to the feature cache, ``split-HxW-dtype-key.npz``.
+# All notebooks in a row at the test parameters leave one per split for the keras.applications base of
+# notebooks 01-05, and one train and one val file for a KerasHub base (it evaluates the test split on images).
+EXPECTED_CACHE_FILES = sorted([f"{split}-64x64-float32" for split in ("test", "train", "val")]
+                              + (["train-64x64-float32", "val-64x64-float32"] if HUB_NOTEBOOKS else []))
+
+
+def cached_splits(folder: Path) -> list[str]:
+    """The split, size and dtype of every file in a feature cache, sorted: a repeat means a second extraction."""
+    return sorted(path.name.rsplit("-", 1)[0] for path in folder.glob("*.npz"))
 
 
 def write_image(path: Path, colour: tuple[int, int, int], size: int = 40) -> Path:

@@ -20,8 +20,12 @@ from pathlib import Path
 _FOLDER: Path | None = None
 
 
-def write_random_preset(folder: Path) -> None:
-    """Write the preset into ``folder`` (in this process: imports TensorFlow and keras_hub)."""
+def write_random_preset(folder: Path, blocks: list[int] | None = None):
+    """Write the preset into ``folder`` (in this process: imports TensorFlow and keras_hub); return its backbone.
+
+    ``blocks`` replaces ResNet-50's 3, 4, 6 and 3 blocks per stage, e.g. ``[1, 1, 1, 1]`` for a small stand-in
+    that builds and loads in a fraction of the time.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import keras_hub
@@ -29,10 +33,11 @@ def write_random_preset(folder: Path) -> None:
     from tlhelpers.kerashub import RESNET_50, RESNET_50_CONVERTER
 
     keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ResNetBackbone(**RESNET_50)
+    backbone = keras_hub.models.ResNetBackbone(**{**RESNET_50, **({"stackwise_num_blocks": blocks} if blocks else {})})
     converter = keras_hub.layers.ResNetImageConverter(image_size=(224, 224), **RESNET_50_CONVERTER)
     backbone.save_to_preset(str(folder))
     converter.save_to_preset(str(folder))
+    return backbone
 
 
 def offline_kaggle(monkeypatch, tmp_path: Path) -> Path:

@@ -36,7 +36,7 @@ import tensorflow as tf
 from keras.applications import resnet50
 
 from tests.conftest import ROOT, write_image
-from tests.hub_preset import fill_kaggle_cache, offline_kaggle
+from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
 from tlhelpers import kerashub
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam
@@ -664,8 +664,7 @@ def test_kerashub_preset_loads_from_cache_offline(tmp_path: Path, monkeypatch: p
     marked complete), with a small stand-in backbone; every web request fails through a proxy nobody listens on."""
     keras_hub = pytest.importorskip("keras_hub")
     offline_kaggle(monkeypatch, tmp_path)
-    stand_in = keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "stackwise_num_blocks": [1, 1, 1, 1]})
-    stand_in.save_to_preset(str(tmp_path / "preset"))
+    stand_in = write_random_preset(tmp_path / "preset", blocks=[1, 1, 1, 1])
     fill_kaggle_cache(tmp_path / "preset")
     with pytest.raises(Exception, match="127.0.0.1"):  # not in the cache: a download, which fails here
         keras_hub.models.Backbone.from_preset("resnet_18_imagenet", load_weights=False)

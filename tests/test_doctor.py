@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.hub_preset import fill_kaggle_cache, offline_kaggle
+from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
 from tlhelpers import doctor, kerashub
 from tlhelpers.doctor import Finding
 from tlhelpers.model import WEIGHTS_FILE
@@ -101,12 +101,9 @@ def test_truncated_weights_are_found(monkeypatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def stand_in_preset(tmp_path_factory) -> Path:
     """A preset folder as notebook 06's: a 1-block ResNet backbone and the preset's converter (save_to_preset)."""
-    keras_hub = pytest.importorskip("keras_hub")
+    pytest.importorskip("keras_hub")
     folder = tmp_path_factory.mktemp("preset")
-    keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "stackwise_num_blocks": [1, 1, 1, 1]}).save_to_preset(
-        str(folder))
-    keras_hub.layers.ResNetImageConverter(image_size=(224, 224), **kerashub.RESNET_50_CONVERTER).save_to_preset(
-        str(folder))
+    write_random_preset(folder, blocks=[1, 1, 1, 1])
     return folder
 
 
@@ -236,18 +233,16 @@ def test_make_doctor_calls_the_module() -> None:
     assert "\ndoctor:" in makefile and "-m tlhelpers.doctor" in makefile
 
 
-def test_doctor_runs_end_to_end_without_weights(tmp_path: Path) -> None:
+def test_doctor_runs_end_to_end_without_weights(monkeypatch, tmp_path: Path) -> None:
     """What `make doctor` does on a fresh clone here, with no network: every check runs, the missing weights
     (Keras' and KerasHub's) do not fail it."""
-    env = {**os.environ, "KERAS_HOME": str(tmp_path), "KAGGLEHUB_CACHE": str(tmp_path / "kagglehub"),
-           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for name in ("http_proxy", "https_proxy", "NO_PROXY", "no_proxy"):
-        env.pop(name, None)
+    cache = offline_kaggle(monkeypatch, tmp_path)
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([sys.executable, "-m", "tlhelpers.doctor"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
     for check in ("python", "packages", "tensorflow", "weights", "kerashub", "data", "disk", "speed"):
         assert f"] {check}" in result.stdout, (check, result.stdout, result.stderr)
     assert "[offline] weights" in result.stdout and "[offline] kerashub" in result.stdout
-    assert "expect 01 " in result.stdout and not (tmp_path / "kagglehub").exists(), "nothing downloaded"
+    assert "expect 01 " in result.stdout and not cache.exists(), "nothing downloaded"
     blocked = "FAIL" in result.stdout  # e.g. a full disk on this machine: then the exit code must say so
     assert result.returncode == int(blocked), result.stdout

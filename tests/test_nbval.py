@@ -17,8 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import NOTEBOOKS, SECOND_RUN_EPOCHS, notebook_parameters
-from tests.test_notebooks import EXPECTED_CACHE_FILES, cached_splits
+from tests.conftest import EXPECTED_CACHE_FILES, NOTEBOOKS, SECOND_RUN_EPOCHS, cached_splits, notebook_parameters
 
 
 def test_nbval_runs_every_notebook(tmp_path: Path) -> None:

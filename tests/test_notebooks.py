@@ -19,7 +19,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import NOTEBOOKS, ROOT, TINY_PARAMETERS, notebook_parameters
+from tests.conftest import (
+    EXPECTED_CACHE_FILES,
+    HUB_NOTEBOOKS,
+    NOTEBOOKS,
+    ROOT,
+    TINY_PARAMETERS,
+    cached_splits,
+    notebook_parameters,
+)
 from tests.hub_preset import offline_kaggle
 from tests.notebook_cells import CellError, index_of, kernel, load, run_cells, run_code, with_parameters
 from tlhelpers.runtime import RESULTS_MIME
@@ -191,21 +199,6 @@ def test_all_notebooks_in_a_row_extract_features_once(out_dir: Path) -> None:
     users = [nb for nb in NOTEBOOKS if "cached_features(" in nb.read_text()]
     assert len(users) >= 4, "notebooks 01-04 train on cached features"
     assert cached_splits(out_dir / "feature_cache") == EXPECTED_CACHE_FILES
-
-
-def cached_splits(folder: Path) -> list[str]:
-    """The split, size and dtype of every file in a feature cache, sorted: a repeat means a second extraction."""
-    return sorted(path.name.rsplit("-", 1)[0] for path in folder.glob("*.npz"))
-
-
-HUB_NOTEBOOKS = [nb for nb in NOTEBOOKS if "import keras_hub" in nb.read_text()]
-# Each extraction with a new key writes a new file, ``split-HxW-dtype-key.npz``: one per split for
-# the keras.applications base of notebooks 01-05, and notebook 06's KerasHub base caches its own
-# train and val features (it evaluates the test split on images).
-EXPECTED_CACHE_FILES = sorted([f"{split}-64x64-float32" for split in ("test", "train", "val")]
-                              + (["train-64x64-float32", "val-64x64-float32"] if HUB_NOTEBOOKS else []))
-
-
 
 
 @pytest.mark.parametrize("notebook", HUB_NOTEBOOKS, ids=[nb.stem for nb in HUB_NOTEBOOKS])
