@@ -22,7 +22,7 @@ venv:
 # Execute every notebook on the bundled data; executed copies go to build/notebooks/.
 # WEIGHTS=imagenet (default, downloads 94 MB once), none (random, offline) or a path to the .h5 file.
 run:
-	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python -m tlhelpers.runner --weights "$(WEIGHTS)" $(RUN_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python scripts/run_notebooks.py --weights "$(WEIGHTS)" $(RUN_ARGS)
 
 # pytest-xdist runs one worker per core (at most 4: each holds a ResNet50 and its notebook
 # kernels), one test file per worker at a time; TEST_WORKERS=0 runs everything in one process.
@@ -44,10 +44,10 @@ test-colab:
 bench:
 	$(UV_RUN) python benchmarks/head_training.py $(BENCH_ARGS)
 
-# Check this machine before a workshop, in seconds; changes nothing (see tlhelpers/doctor.py).
+# Check this machine before a workshop, in seconds; changes nothing (see scripts/doctor.py).
 .PHONY: doctor
 doctor:
-	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python -m tlhelpers.doctor $(DOCTOR_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python scripts/doctor.py $(DOCTOR_ARGS)
 
 lab:
 	$(UV_RUN) jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             runner, what = hub_env(args.env.with_name(f"{args.env.name}-hub"), args.constraints)
             print(f"{', '.join(notebook.name for notebook in notebooks)}: {what}", flush=True)
         parameters = {**notebook_parameters(notebooks[0]), "OUTPUT_DIR": str(args.out / "outputs")}
-        command = [str(runner), "-m", "tlhelpers.runner", *map(str, notebooks), "--out", str(args.out / "notebooks"),
+        command = [str(runner), "scripts/run_notebooks.py", *map(str, notebooks), "--out", str(args.out / "notebooks"),
                    "--log", str(args.out / f"run-{notebooks[0].stem}.log"), "--weights", "none"]
         for name, value in parameters.items():
             if name != "WEIGHTS":

@@ -1,4 +1,4 @@
-"""tlhelpers.doctor: each finding with its condition faked, the exit codes, and one run of the real thing."""
+"""scripts/doctor.py: each finding with its condition faked, the exit codes, and one run of the real thing."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from scripts import doctor
+from scripts.doctor import Finding
 from tests.conftest import ROOT
 from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
-from tlhelpers import doctor, kerashub
-from tlhelpers.doctor import Finding
+from tlhelpers import kerashub
 from tlhelpers.model import WEIGHTS_FILE
 
 LOCKED = {doctor._canonical(name): version for name, version in doctor.locked_versions().items()}
@@ -228,9 +229,9 @@ def test_exit_code_and_fixes(capsys) -> None:
     assert "the check failed: RuntimeError('boom')" in capsys.readouterr().out
 
 
-def test_make_doctor_calls_the_module() -> None:
+def test_make_doctor_calls_the_script() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    assert "\ndoctor:" in makefile and "-m tlhelpers.doctor" in makefile
+    assert "\ndoctor:" in makefile and "python scripts/doctor.py" in makefile
 
 
 def test_doctor_runs_end_to_end_without_weights(monkeypatch, tmp_path: Path) -> None:
@@ -238,7 +239,7 @@ def test_doctor_runs_end_to_end_without_weights(monkeypatch, tmp_path: Path) -> 
     (Keras' and KerasHub's) do not fail it."""
     cache = offline_kaggle(monkeypatch, tmp_path)
     env = {**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-m", "tlhelpers.doctor"], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "scripts/doctor.py"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
     for check in ("python", "packages", "tensorflow", "weights", "kerashub", "data", "disk", "speed"):
         assert f"] {check}" in result.stdout, (check, result.stdout, result.stderr)
@@ -246,3 +247,21 @@ def test_doctor_runs_end_to_end_without_weights(monkeypatch, tmp_path: Path) -> 
     assert "expect 01 " in result.stdout and not cache.exists(), "nothing downloaded"
     blocked = "FAIL" in result.stdout  # e.g. a full disk on this machine: then the exit code must say so
     assert result.returncode == int(blocked), result.stdout
+
+
+def test_a_tensorflow_that_does_not_import_is_a_finding(tmp_path: Path) -> None:
+    """The doctor is for broken machines: a TensorFlow that fails to import (a wrong wheel, a missing DLL) is a FAIL
+    finding with its fix, after the Python and package checks ran, not a traceback before any check."""
+    broken = tmp_path / "tensorflow"
+    broken.mkdir()
+    (broken / "__init__.py").write_text('raise ImportError("simulated: DLL load failed")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "KERAS_HOME": str(tmp_path / "keras")}
+    program = ("import sys; sys.argv = ['doctor']; from scripts import doctor; "
+                    "sys.exit(doctor.run([doctor.check_python, doctor.check_tensorflow]))")
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "] python" in result.stdout and "[ FAIL  ] tensorflow" in result.stdout, result.stdout
+    assert "simulated: DLL load failed" in result.stdout and "fix: " in result.stdout
+    assert "Traceback" not in result.stderr, result.stderr

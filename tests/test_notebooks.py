@@ -1,7 +1,7 @@
 """Every notebook in notebooks/ runs end to end on the bundled data, offline, and proves itself.
 
 New notebooks are picked up automatically. Each one is executed once through the main job's
-runner (``python -m tlhelpers.runner``, papermill) with conftest.notebook_parameters(): one runner
+runner (``python scripts/run_notebooks.py``, papermill) with conftest.notebook_parameters(): one runner
 process per set of parameters, the notebooks in order, sharing one feature cache. The tests
 below read those executed copies. test_nbval.py executes every notebook once more, with nbval,
 at the same time on another pytest worker. The structure of the stored notebooks is checked in
@@ -60,7 +60,7 @@ def _log(notebook: Path, out_dir: Path) -> Path:
 
 def _run_group(notebooks: list[Path], parameters: dict, out_dir: Path) -> None:
     """One runner process for notebooks that share their parameters (TensorFlow imported once)."""
-    command = [sys.executable, "-m", "tlhelpers.runner", *map(str, notebooks), "--out", str(out_dir),
+    command = [sys.executable, "scripts/run_notebooks.py", *map(str, notebooks), "--out", str(out_dir),
                "--log", str(_log(notebooks[0], out_dir)),
                *_runner_args({**parameters, "OUTPUT_DIR": str(out_dir / "outputs")})]
     env = {**os.environ, "TLHELPERS_FEATURE_CACHE": str(out_dir / "feature_cache")}

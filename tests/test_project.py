@@ -37,25 +37,30 @@ def _name(requirement: str) -> str:
 
 
 def test_runtime_dependencies_are_what_the_package_imports() -> None:
-    """Notebook tooling (papermill for the runner, IPython for record_results) is the notebooks extra; the doctor's
-    KerasHub check imports keras_hub (the hub extra) and kagglehub (which keras-hub requires)."""
+    """IPython (record_results) is the notebooks extra, keras_hub (notebook 06) the hub extra. The tools that run
+    and check the notebooks live in scripts/, not in the package: the runner's papermill and the doctor's packaging
+    are dev requirements (kagglehub, for the doctor's KerasHub check, comes with keras-hub)."""
     import ast
     import sys
 
-    imported = set()
-    for module in (ROOT / "tlhelpers").glob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                imported.add(node.module.split(".")[0])
-    third_party = imported - set(sys.stdlib_module_names) - {"tlhelpers", "__future__"}
-    distribution = {"PIL": "pillow", "sklearn": "scikit-learn", "IPython": "ipykernel", "keras_hub": "keras-hub"}
+    def third_party(modules: list) -> set[str]:
+        imported = set()
+        for module in modules:
+            for node in ast.walk(ast.parse(module.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    imported.add(node.module.split(".")[0])
+        distribution = {"PIL": "pillow", "sklearn": "scikit-learn", "IPython": "ipykernel", "keras_hub": "keras-hub"}
+        return {distribution.get(m, m) for m in imported - set(sys.stdlib_module_names) - {"tlhelpers", "__future__"}}
+
     project = _pyproject()["project"]
-    notebooks = {_name(r) for r in project["optional-dependencies"]["notebooks"]}
-    optional = notebooks | {_name(r) for r in project["optional-dependencies"]["hub"]} | {"kagglehub"}
-    assert {_name(r) for r in project["dependencies"]} == {distribution.get(m, m) for m in third_party} - optional
-    assert {"papermill", "ipykernel"} <= notebooks <= {_name(r) for r in project["optional-dependencies"]["dev"]}
+    extras = {name: {_name(r) for r in requirements} for name, requirements in project["optional-dependencies"].items()}
+    package = third_party(list((ROOT / "tlhelpers").glob("*.py")))
+    assert {_name(r) for r in project["dependencies"]} == package - extras["notebooks"] - extras["hub"]
+    assert {"papermill", "ipykernel"} <= extras["notebooks"] <= extras["dev"]
+    tools = third_party([ROOT / "scripts" / "run_notebooks.py", ROOT / "scripts" / "doctor.py"]) - {"scripts"}
+    assert tools - package - extras["hub"] - {"kagglehub"} <= extras["dev"], tools
 
 
 def test_every_dependency_is_pinned_in_the_lock() -> None:

@@ -1,4 +1,4 @@
-"""tlhelpers.runner: the main job stops at once, with instructions, when weights are unavailable."""
+"""scripts/run_notebooks.py, the runner: the main job stops at once, with instructions, without weights."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts import run_notebooks as runner
 from tlhelpers import model as tl_model
-from tlhelpers import runner
 from tlhelpers.model import WEIGHTS_FILE
 
 
@@ -47,3 +47,22 @@ def test_default_is_every_notebook_in_order(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     runner.main(["--weights", "none", "--out", str(tmp_path), "--log", str(tmp_path / "run.log")])
     assert seen["nbs"] == sorted(Path("notebooks").glob("*.ipynb")) and seen["nbs"]
+
+
+def test_calling_the_runner_directly_prints_no_tensorflow_start_up_lines() -> None:
+    """The README's Windows and pip paths call the script without make, which sets TF_CPP_MIN_LOG_LEVEL: the
+    script sets it before tlhelpers imports TensorFlow, so no C++ log line ("I0000 ...", "2026-... I tensorflow/...",
+    oneDNN, cuda probes) comes before its own output."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "scripts/run_notebooks.py", "--help"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "usage:" in result.stdout
+    c_log = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: |[IWE]\d{4} )", re.MULTILINE)
+    assert not c_log.search(result.stderr), result.stderr

@@ -1,11 +1,11 @@
 """The main job: execute every notebook top to bottom with papermill (``make run``).
 
-Usage, from the repository root::
+Usage, from the repository root (``make run`` calls it)::
 
-    python -m tlhelpers.runner                       # ImageNet weights (downloads once)
-    python -m tlhelpers.runner --weights none        # random weights, offline
-    python -m tlhelpers.runner --weights ~/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5
-    python -m tlhelpers.runner --param EPOCHS 2 notebooks/01_single_dense_head.ipynb
+    python scripts/run_notebooks.py                 # ImageNet weights (downloads once)
+    python scripts/run_notebooks.py --weights none  # random weights, offline
+    python scripts/run_notebooks.py --weights ~/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5
+    python scripts/run_notebooks.py --param EPOCHS 2 notebooks/01_single_dense_head.ipynb
 
 Executed copies go to ``build/notebooks/``. The weights are resolved before the
 first notebook starts, so an offline machine stops at once with a message that
@@ -29,7 +29,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tlhelpers.model import WeightsError, resolve_weights
+# Before tlhelpers imports TensorFlow: its C++ start-up lines off, here and in the kernels (they inherit it).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tlhelpers.model import WeightsError, resolve_weights  # noqa: E402
 
 
 def _value(text: str) -> object:
@@ -134,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     if weights not in (None, "imagenet"):
         weights = str(Path(weights).resolve())
     parameters = {"WEIGHTS": weights, **{name: _value(value) for name, value in args.param}}
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: TensorFlow's info lines off
     args.log.parent.mkdir(parents=True, exist_ok=True)
     args.log.write_text("")
     print(f"kernel and TensorFlow start-up messages go to {args.log}", flush=True)

@@ -1,4 +1,4 @@
-"""Check a machine before a workshop: ``make doctor`` or ``python -m tlhelpers.doctor``.
+"""Check a machine before a workshop: ``make doctor`` or ``python scripts/doctor.py``.
 
 In a few seconds it checks the Python version, the installed packages against
 ``requirements.lock``, that TensorFlow runs a convolution, the ImageNet weights file, notebook
@@ -12,8 +12,9 @@ ResNet50 steps and estimates each notebook's run time on this machine. Each find
 * ``FAIL``: blocks the notebooks; the line below says what to do.
 
 The exit code is 1 when a finding is ``FAIL`` (or ``offline`` with ``--offline``), else 0.
-Nothing is installed, downloaded, written or deleted. One limit: importing ``tlhelpers`` imports
-TensorFlow, so when TensorFlow cannot be imported at all, its own error appears before any check.
+Nothing is installed, downloaded, written or deleted. TensorFlow and tlhelpers are imported inside
+the checks, so a TensorFlow that does not import is a ``FAIL`` finding after the Python and package
+checks, not a traceback before them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ REINSTALL = 'make venv, or: .venv/bin/pip install -c requirements.lock -e ".[dev
 MIN_FREE_BYTES = 1024**3
 
 # Reference: on this project's 2-core machine (the kind CI runs on), shared with other jobs (load
-# average 3-4), `python -m tlhelpers.runner --weights none` ran the five notebooks at their own settings
+# average 3-4), `python scripts/run_notebooks.py --weights none` ran the five notebooks at their own settings
 # (224 x 224, their EPOCHS and BATCH_SIZE; ImageNet weights cost the same compute) in these seconds, and
 # resnet50_step_seconds() right after took 0.37, 0.54 and 0.40 s (median 0.40). On a shared machine a
 # rerun can differ by up to 2x: the estimates are a guide for planning, not a promise.
