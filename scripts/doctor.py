@@ -188,28 +188,18 @@ def check_weights() -> Finding:
     return Finding("weights", "ok", f"ImageNet weights complete at {path} (MD5 as Keras checks)")
 
 
-# What Backbone.from_preset (with weights) and ImageConverter.from_preset read from a Keras preset
-# (keras_hub/src/utils/preset_utils.py); the preset's metadata.json is not read.
-KERASHUB_FILES = ("config.json", "model.weights.h5", "image_converter.json")
-
-
 def check_kerashub() -> Finding:
     """Whether kagglehub's cache holds notebook 06's preset, each file marked complete; missing blocks offline only."""
+    from tlhelpers.kerashub import PRESET, cached_preset
+
     try:
-        import keras_hub
+        cache, handle, missing = cached_preset()
     except ImportError as error:  # an optional extra: a warning, as check_packages treats packages beyond pyproject's
         return Finding("kerashub", "warn", f"keras_hub does not import ({error}): notebooks 01-05 run, notebook 06 "
                        "does not", f"notebook 06 needs the hub extra: {REINSTALL}")
-    from kagglehub.cache import Cache
     from kagglehub.config import get_cache_folder
-    from kagglehub.handle import parse_model_handle
 
-    from tlhelpers.kerashub import PRESET
-
-    handle = parse_model_handle(keras_hub.models.Backbone.presets[PRESET]["kaggle_handle"].removeprefix("kaggle://"))
-    cache = Cache()
     folder = cache.get_path(handle)
-    missing = [name for name in KERASHUB_FILES if cache.load_from_cache(handle, name) is None]  # reads, never fetches
     if missing:
         return Finding("kerashub", "offline", f"notebook 06's {PRESET} preset is not complete in {folder}: "
                        f"{', '.join(missing)} missing or not marked complete (blocks offline use only)",

@@ -8,8 +8,9 @@ Usage, from the repository root (``make run`` calls it)::
     python scripts/run_notebooks.py --param EPOCHS 2 notebooks/01_single_dense_head.ipynb
 
 Executed copies go to ``build/notebooks/``. The weights are resolved before the
-first notebook starts, so an offline machine stops at once with a message that
-says what to do instead of failing deep inside a notebook.
+first notebook starts (Keras' ResNet50 file, and KerasHub's preset when notebook 06
+runs), so an offline machine stops at once with a message that says what to do
+instead of failing deep inside a notebook.
 
 The terminal shows one line per notebook and real errors. What the kernels print
 outside the notebooks (Jupyter's transport warning, TensorFlow's C++ start-up lines
@@ -26,12 +27,15 @@ import contextlib
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 # Before tlhelpers imports TensorFlow: its C++ start-up lines off, here and in the kernels (they inherit it).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tlhelpers.kerashub import PRESET, cached_preset  # noqa: E402
 from tlhelpers.model import WeightsError, resolve_weights  # noqa: E402
 
 
@@ -40,6 +44,36 @@ def _value(text: str) -> object:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _kaggle_answers(timeout: float = 5) -> bool:
+    """Whether Kaggle answers at all (any HTTP status), through the proxies the environment sets."""
+    try:
+        urllib.request.urlopen(urllib.request.Request("https://www.kaggle.com", method="HEAD"), timeout=timeout)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:  # no route, no name, refused, timed out
+        return False
+    return True
+
+
+def kerashub_problem(notebooks: list[Path], parameters: dict[str, object]) -> str | None:
+    """Why notebook 06 would stop with a connection error after the others ran, or ``None``: it loads a KerasHub
+    preset's trained weights, kagglehub's cache lacks some of its files, and Kaggle does not answer."""
+    preset = str(parameters.get("PRESET", PRESET))
+    hub = [nb.name for nb in notebooks if nb.is_file() and "import keras_hub" in nb.read_text()]
+    if not hub or parameters.get("WEIGHTS") is None or Path(preset).is_dir():  # random weights build offline
+        return None
+    try:
+        cache, handle, missing = cached_preset(preset)
+    except (ImportError, KeyError):  # no hub extra, or not a preset name: the notebook says so itself
+        return None
+    if not missing or _kaggle_answers():
+        return None
+    return (f"{', '.join(hub)} loads KerasHub's {preset} preset, kagglehub's cache at {cache.get_path(handle)} "
+            f"lacks {', '.join(missing)}, and Kaggle does not answer from here. Run it once online (`make doctor` "
+            "says what to copy for a room without internet), run with random weights (make run WEIGHTS=none), "
+            "or name the other notebooks: python scripts/run_notebooks.py notebooks/0[1-5]*.ipynb")
 
 
 # Kernel output written straight to file descriptor 2 (C++ logs) goes to the kernel's stderr,
@@ -137,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     if weights not in (None, "imagenet"):
         weights = str(Path(weights).resolve())
     parameters = {"WEIGHTS": weights, **{name: _value(value) for name, value in args.param}}
+    problem = kerashub_problem(notebooks, parameters)
+    if problem:
+        print(f"make run: {problem}", file=sys.stderr)
+        return 2
     args.log.parent.mkdir(parents=True, exist_ok=True)
     args.log.write_text("")
     print(f"kernel and TensorFlow start-up messages go to {args.log}", flush=True)

@@ -54,14 +54,9 @@ def offline_kaggle(monkeypatch, tmp_path: Path) -> Path:
 def fill_kaggle_cache(preset: Path):
     """Copy a preset folder into kagglehub's cache as its download of ``resnet_50_imagenet`` leaves it: the files
     under the preset's versioned handle, each marked complete. Returns the cache and the handle."""
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
-    from keras_hub.models import Backbone
+    from tlhelpers.kerashub import cached_preset
 
-    from tlhelpers import kerashub
-
-    handle = parse_model_handle(Backbone.presets[kerashub.PRESET]["kaggle_handle"].removeprefix("kaggle://"))
-    cache = Cache()
+    cache, handle, _ = cached_preset()
     for file in preset.iterdir():
         Path(cache.get_path(handle, file.name)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(file, cache.get_path(handle, file.name))

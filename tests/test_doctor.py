@@ -135,7 +135,7 @@ def test_kerashub_preset_in_the_cache_is_ok_and_loads_offline(monkeypatch, tmp_p
     keras_hub.layers.ImageConverter.from_preset(kerashub.PRESET, image_size=(64, 64))
 
 
-@pytest.mark.parametrize("name", doctor.KERASHUB_FILES)
+@pytest.mark.parametrize("name", kerashub.PRESET_FILES)
 @pytest.mark.parametrize("damage", ["not marked complete", "missing"])
 def test_a_kerashub_file_missing_blocks_offline(monkeypatch, tmp_path: Path, stand_in_preset, name, damage) -> None:
     """One file cut off (no completion marker, as kagglehub leaves an interrupted download) or gone: the doctor

@@ -66,3 +66,31 @@ def test_calling_the_runner_directly_prints_no_tensorflow_start_up_lines() -> No
     assert result.returncode == 0 and "usage:" in result.stdout
     c_log = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: |[IWE]\d{4} )", re.MULTILINE)
     assert not c_log.search(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("case", ["preset missing", "preset cached", "random weights", "without notebook 06"])
+def test_offline_notebook_06_without_its_preset_stops_before_any_notebook(tmp_path, monkeypatch, capsys, case) -> None:
+    """Keras' weights file cached, KerasHub's preset not in kagglehub's cache and Kaggle unreachable: `make run`
+    would run 01-05 for minutes and then fail inside 06 with a connection error, so it stops at once instead."""
+    pytest.importorskip("keras_hub")
+    from tests.conftest import HUB_NOTEBOOKS, NOTEBOOKS
+    from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
+
+    offline_kaggle(monkeypatch, tmp_path)  # an empty cache; every request fails
+    if case == "preset cached":
+        write_random_preset(tmp_path / "preset", blocks=[1, 1, 1, 1])
+        fill_kaggle_cache(tmp_path / "preset")
+    resolve = runner.resolve_weights  # "imagenet" as if Keras' file were cached; "none" as it is
+    monkeypatch.setattr(runner, "resolve_weights", lambda name: name if name == "imagenet" else resolve(name))
+    ran = []
+    monkeypatch.setattr(runner, "run_notebooks", lambda notebooks, *args, **kwargs: ran.extend(notebooks) or [])
+    notebooks = [nb for nb in NOTEBOOKS if nb not in HUB_NOTEBOOKS] if case == "without notebook 06" else NOTEBOOKS
+    code = runner.main([*map(str, notebooks), "--out", str(tmp_path / "out"), "--log", str(tmp_path / "run.log"),
+                        "--weights", "none" if case == "random weights" else "imagenet"])
+    if case == "preset missing":
+        message = capsys.readouterr().err
+        assert code == 2 and not ran, "no notebook may start"
+        assert HUB_NOTEBOOKS[0].name in message and "resnet_50_imagenet" in message, message
+        assert "model.weights.h5" in message and "make run WEIGHTS=none" in message and "make doctor" in message
+    else:
+        assert code == 0 and ran == notebooks

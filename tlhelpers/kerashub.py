@@ -8,12 +8,28 @@ preset adds, so notebook 06 passes these instead and builds the same network off
     backbone = keras_hub.models.ResNetBackbone(**tlhelpers.kerashub.RESNET_50)
     converter = keras_hub.layers.ResNetImageConverter(image_size=(224, 224), **tlhelpers.kerashub.RESNET_50_CONVERTER)
 
-This module imports nothing: ``keras-hub`` (the ``hub`` extra) is needed only to call those classes.
+The constants import nothing: ``keras-hub`` (the ``hub`` extra) is needed only to call those
+classes, and ``cached_preset``, which ``make doctor`` and ``make run`` call to look in kagglehub's cache.
 """
 
 from __future__ import annotations
 
 PRESET = "resnet_50_imagenet"
+# What Backbone.from_preset (with weights) and ImageConverter.from_preset read from a Keras preset
+# (keras_hub/src/utils/preset_utils.py); the preset's metadata.json is not read.
+PRESET_FILES = ("config.json", "model.weights.h5", "image_converter.json")
+
+
+def cached_preset(preset: str = PRESET) -> tuple:
+    """Return kagglehub's ``Cache``, the preset's handle and the ``PRESET_FILES`` it lacks (or has not marked
+    complete, as after an interrupted download). Reads the cache, never downloads."""
+    import keras_hub
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+
+    handle = parse_model_handle(keras_hub.models.Backbone.presets[preset]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    return cache, handle, [name for name in PRESET_FILES if cache.load_from_cache(handle, name) is None]
 
 # ResNetBackbone's arguments for ResNet-50, as KerasHub's timm converter writes them for resnet50:
 # a 7 x 7 stem, then 3, 4, 6 and 3 bottleneck blocks; maps (batch, h, w, 3) to (batch, h/32, w/32, 2048).
