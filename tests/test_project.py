@@ -39,7 +39,7 @@ def _name(requirement: str) -> str:
 def test_runtime_dependencies_are_what_the_package_imports() -> None:
     """IPython (record_results) is the notebooks extra, keras_hub (notebook 06) the hub extra. The tools that run
     and check the notebooks live in scripts/, not in the package: the runner's papermill and the doctor's packaging
-    are dev requirements (kagglehub, for the doctor's KerasHub check, comes with keras-hub)."""
+    are dev requirements."""
     import ast
     import sys
 
@@ -60,7 +60,7 @@ def test_runtime_dependencies_are_what_the_package_imports() -> None:
     assert {_name(r) for r in project["dependencies"]} == package - extras["notebooks"] - extras["hub"]
     assert {"papermill", "ipykernel"} <= extras["notebooks"] <= extras["dev"]
     tools = third_party([ROOT / "scripts" / "run_notebooks.py", ROOT / "scripts" / "doctor.py"]) - {"scripts"}
-    assert tools - package - extras["hub"] - {"kagglehub"} <= extras["dev"], tools
+    assert tools - package - extras["hub"] <= extras["dev"], tools
 
 
 def test_every_dependency_is_pinned_in_the_lock() -> None:
