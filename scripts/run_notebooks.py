@@ -47,9 +47,10 @@ def _value(text: str) -> object:
 
 
 def _kaggle_answers(timeout: float = 5) -> bool:
-    """Whether Kaggle answers at all (any HTTP status), through the proxies the environment sets."""
-    try:
-        urllib.request.urlopen(urllib.request.Request("https://www.kaggle.com", method="HEAD"), timeout=timeout)
+    """Whether Kaggle answers at all (any HTTP status), through the proxies the environment sets now."""
+    try:  # an opener of its own: urlopen's shared one keeps the proxies of its first call for the process's life
+        urllib.request.build_opener().open(urllib.request.Request("https://www.kaggle.com", method="HEAD"),
+                                           timeout=timeout)
     except urllib.error.HTTPError:
         return True
     except OSError:  # no route, no name, refused, timed out

@@ -94,3 +94,26 @@ def test_offline_notebook_06_without_its_preset_stops_before_any_notebook(tmp_pa
         assert "model.weights.h5" in message and "make run WEIGHTS=none" in message and "make doctor" in message
     else:
         assert code == 0 and ran == notebooks
+
+
+def test_the_kaggle_probe_leaves_urlopen_alone(monkeypatch, tmp_path) -> None:
+    """The probe goes through the proxies set at that moment. urlopen's shared opener, built on its first call,
+    would keep a test's dead proxy for the rest of the process: the browser test after it then never reached
+    JupyterLab on 127.0.0.1."""
+    import http.server
+    import threading
+    import urllib.request
+
+    from tests.hub_preset import offline_kaggle
+
+    monkeypatch.setattr(urllib.request, "_opener", None)  # as in a fresh process: no shared opener built yet
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with monkeypatch.context() as offline:
+            offline_kaggle(offline, tmp_path)
+            assert runner._kaggle_answers() is False
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        server.shutdown()
