@@ -126,6 +126,18 @@ def write_image(path: Path, colour: tuple[int, int, int], size: int = 40) -> Pat
     return path
 
 
+@pytest.fixture(scope="session")
+def stand_in_preset(tmp_path_factory) -> Path:
+    """A preset folder as notebook 06's, small: a 1-block ResNet backbone and the preset's converter (save_to_preset).
+    Read it, do not change it: the tests of a session share it."""
+    pytest.importorskip("keras_hub")
+    from tests.hub_preset import write_random_preset
+
+    folder = tmp_path_factory.mktemp("preset")
+    write_random_preset(folder, blocks=[1, 1, 1, 1])
+    return folder
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """Three classes (red, green, blue) of 10 images each, in the one-folder-per-class layout."""

@@ -15,7 +15,7 @@ import pytest
 from scripts import doctor
 from scripts.doctor import Finding
 from tests.conftest import ROOT
-from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
+from tests.hub_preset import fill_kaggle_cache, offline_kaggle
 from tlhelpers import kerashub
 from tlhelpers.model import WEIGHTS_FILE
 
@@ -97,15 +97,6 @@ def test_truncated_weights_are_found(monkeypatch, tmp_path: Path) -> None:
     assert "downloads it again" in finding.detail and "WEIGHTS=None" in finding.fix
     monkeypatch.setattr(doctor, "keras_notop_md5", lambda: hashlib.md5(weights.read_bytes()).hexdigest())
     assert doctor.check_weights().status == "ok", "a file with the hash Keras checks is complete"
-
-
-@pytest.fixture(scope="module")
-def stand_in_preset(tmp_path_factory) -> Path:
-    """A preset folder as notebook 06's: a 1-block ResNet backbone and the preset's converter (save_to_preset)."""
-    pytest.importorskip("keras_hub")
-    folder = tmp_path_factory.mktemp("preset")
-    write_random_preset(folder, blocks=[1, 1, 1, 1])
-    return folder
 
 
 def test_missing_kerashub_preset_blocks_offline_use_only(monkeypatch, tmp_path: Path) -> None:
@@ -251,14 +242,14 @@ def test_doctor_runs_end_to_end_without_weights(monkeypatch, tmp_path: Path) -> 
 
 def test_a_tensorflow_that_does_not_import_is_a_finding(tmp_path: Path) -> None:
     """The doctor is for broken machines: a TensorFlow that fails to import (a wrong wheel, a missing DLL) is a FAIL
-    finding with its fix, after the Python and package checks ran, not a traceback before any check."""
+    finding with its fix, after the checks before it ran, not a traceback before any check."""
     broken = tmp_path / "tensorflow"
     broken.mkdir()
     (broken / "__init__.py").write_text('raise ImportError("simulated: DLL load failed")\n')
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
            "KERAS_HOME": str(tmp_path / "keras")}
-    program = ("import sys; sys.argv = ['doctor']; from scripts import doctor; "
-                    "sys.exit(doctor.run([doctor.check_python, doctor.check_tensorflow]))")
+    program = ("import sys; from scripts import doctor; "
+               "sys.exit(doctor.run([doctor.check_python, doctor.check_tensorflow]))")
     result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 1, (result.stdout, result.stderr)

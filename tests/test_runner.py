@@ -69,17 +69,17 @@ def test_calling_the_runner_directly_prints_no_tensorflow_start_up_lines() -> No
 
 
 @pytest.mark.parametrize("case", ["preset missing", "preset cached", "random weights", "without notebook 06"])
-def test_offline_notebook_06_without_its_preset_stops_before_any_notebook(tmp_path, monkeypatch, capsys, case) -> None:
+def test_offline_notebook_06_without_its_preset_stops_before_any_notebook(tmp_path, monkeypatch, capsys, case,
+                                                                          stand_in_preset) -> None:
     """Keras' weights file cached, KerasHub's preset not in kagglehub's cache and Kaggle unreachable: `make run`
     would run 01-05 for minutes and then fail inside 06 with a connection error, so it stops at once instead."""
     pytest.importorskip("keras_hub")
     from tests.conftest import HUB_NOTEBOOKS, NOTEBOOKS
-    from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
+    from tests.hub_preset import fill_kaggle_cache, offline_kaggle
 
     offline_kaggle(monkeypatch, tmp_path)  # an empty cache; every request fails
     if case == "preset cached":
-        write_random_preset(tmp_path / "preset", blocks=[1, 1, 1, 1])
-        fill_kaggle_cache(tmp_path / "preset")
+        fill_kaggle_cache(stand_in_preset)
     resolve = runner.resolve_weights  # "imagenet" as if Keras' file were cached; "none" as it is
     monkeypatch.setattr(runner, "resolve_weights", lambda name: name if name == "imagenet" else resolve(name))
     ran = []

@@ -20,17 +20,6 @@ PRESET = "resnet_50_imagenet"
 PRESET_FILES = ("config.json", "model.weights.h5", "image_converter.json")
 
 
-def cached_preset(preset: str = PRESET) -> tuple:
-    """Return kagglehub's ``Cache``, the preset's handle and the ``PRESET_FILES`` it lacks (or has not marked
-    complete, as after an interrupted download). Reads the cache, never downloads."""
-    import keras_hub
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
-
-    handle = parse_model_handle(keras_hub.models.Backbone.presets[preset]["kaggle_handle"].removeprefix("kaggle://"))
-    cache = Cache()
-    return cache, handle, [name for name in PRESET_FILES if cache.load_from_cache(handle, name) is None]
-
 # ResNetBackbone's arguments for ResNet-50, as KerasHub's timm converter writes them for resnet50:
 # a 7 x 7 stem, then 3, 4, 6 and 3 bottleneck blocks; maps (batch, h, w, 3) to (batch, h/32, w/32, 2048).
 RESNET_50 = {
@@ -53,3 +42,15 @@ RESNET_50_CONVERTER = {
     "offset": [-mean / std for mean, std in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)],
     "interpolation": "bicubic",
 }
+
+
+def cached_preset(preset: str = PRESET) -> tuple:
+    """Return kagglehub's ``Cache``, the preset's handle and the ``PRESET_FILES`` it lacks (or has not marked
+    complete, as after an interrupted download). Reads the cache, never downloads."""
+    import keras_hub
+    from kagglehub.cache import Cache
+    from kagglehub.handle import parse_model_handle
+
+    handle = parse_model_handle(keras_hub.models.Backbone.presets[preset]["kaggle_handle"].removeprefix("kaggle://"))
+    cache = Cache()
+    return cache, handle, [name for name in PRESET_FILES if cache.load_from_cache(handle, name) is None]
