@@ -257,21 +257,42 @@ def test_trainable_change_after_evaluate_takes_effect() -> None:
 
 
 def test_trainable_change_after_fit_needs_recompile() -> None:
-    """compile -> fit -> set a frozen layer trainable -> fit: the change is silently ignored (the layer's
-    weights do not change); after `compile` again (with a new optimizer) they do."""
-    model = _model_with_frozen_first_layer()
+    """compile -> fit -> change a layer's `trainable` -> fit, without compiling again: the change is silently
+    ignored, in both directions. A frozen layer set trainable stays unchanged; a trained layer set frozen keeps
+    training. No warning either way (Keras 3.15.1's `_warn_if_trainable_state_changed` sits after a `raise` and
+    never runs). After `compile` again (with a new optimizer) the change takes effect."""
+
+    def fit_recording_warnings(model: keras.Model) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(x, y, epochs=1, verbose=0)
+        return [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
+
     x, y = _toy_problem(n=64)
+    # Unfreezing after fit: ignored until compile.
+    model = _model_with_frozen_first_layer()
     model.fit(x, y, epochs=1, verbose=0)
     before = _kernel(model, "first")
     model.get_layer("first").trainable = True
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(x, y, epochs=1, verbose=0)
-    np.testing.assert_array_equal(before, _kernel(model, "first"))
-    assert not [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)], "silently"
+    assert not fit_recording_warnings(model), "silently"
+    np.testing.assert_array_equal(before, _kernel(model, "first"))  # untouched weights: exactly the same
     _compile_sgd(model)
     model.fit(x, y, epochs=1, verbose=0)
-    assert not np.array_equal(before, _kernel(model, "first"))
+    assert not np.allclose(before, _kernel(model, "first"))
+
+    # Freezing after fit: the layer keeps training until compile.
+    model = _model_with_frozen_first_layer()
+    model.get_layer("first").trainable = True
+    _compile_sgd(model)
+    model.fit(x, y, epochs=1, verbose=0)
+    before = _kernel(model, "first")
+    model.get_layer("first").trainable = False
+    assert not fit_recording_warnings(model), "silently"
+    assert not np.allclose(before, _kernel(model, "first")), "a layer frozen after fit still trains"
+    _compile_sgd(model)
+    before = _kernel(model, "first")
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(before, _kernel(model, "first"))  # untouched weights: exactly the same
 
 
 def test_dropout_is_identity_at_inference() -> None:
@@ -317,11 +338,14 @@ def test_resnet50_preprocess_is_caffe() -> None:
 
 
 def test_resnet50_feature_map_is_size_over_32() -> None:
-    """`include_top=False` turns an s x s image into an (s/32) x (s/32) x 2048 feature map (7 x 7 x 2048 at 224);
-    with `pooling=None` (the default) the output is 4-D."""
-    for size in (64, 224):
+    """`include_top=False` turns an s x s image into a ceil(s/32) x ceil(s/32) x 2048 feature map: one cell per
+    32 x 32 pixels, rounded up (7 x 7 x 2048 at 224, and at 200 too); with `pooling=None` (the default) the output
+    is 4-D. Each of its five stride-2 steps maps n to ceil(n/2)."""
+    for size in (33, 64, 100, 200, 224, 225):
         base = _small_resnet(size)
-        assert tuple(base.output.shape) == (None, size // 32, size // 32, 2048)
+        cells = -(-size // 32)
+        assert tuple(base.output.shape) == (None, cells, cells, 2048), size
+    assert -(-200 // 32) == 7 and 200 // 32 == 6  # 200 tells rounding up from rounding down
 
 
 def test_resnet50_refuses_below_32_pixels() -> None:
@@ -459,33 +483,45 @@ class _NoXlaLayer(keras.layers.Layer):
         return inputs
 
 
-def test_compile_jit_compile_defaults_to_auto() -> None:
+def test_compile_jit_compile_defaults_to_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     """`compile` without `jit_compile` uses "auto", which on TensorFlow turns XLA on only when there is a non-CPU
     device, the model is not run eagerly nor built under a tf.distribute strategy, every layer supports XLA and op
-    determinism is off (and not an Apple-silicon Mac with a GPU); so it is False on a CPU-only machine."""
-    from tensorflow.python.framework.config import is_op_determinism_enabled
+    determinism is off (and not an Apple-silicon Mac with a GPU); so it is False on a CPU-only machine.
+
+    Both branches run on any machine: the device list Keras reads is replaced by a CPU-only one, then by one
+    with a GPU (Keras only reads the list; nothing is placed on the pretend GPU)."""
+    from tensorflow.python.framework.config import disable_op_determinism, enable_op_determinism
 
     def build(*extra: keras.layers.Layer) -> keras.Model:
         return keras.Sequential([keras.Input((4,)), *extra, keras.layers.Dense(3)])
 
-    accelerators = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
-    apple_gpu = platform.system() == "Darwin" and "arm" in platform.processor().lower() and accelerators
-    expected = bool(accelerators) and not is_op_determinism_enabled() and not apple_gpu
+    def compiled(model: keras.Model, **kwargs) -> bool:
+        model.compile(loss="mse", **kwargs)
+        return model.jit_compile
 
-    model = build()
-    model.compile(loss="mse")
-    assert model.jit_compile is expected
-    model.compile(loss="mse", run_eagerly=True)
-    assert model.jit_compile is False
-    model = build(_NoXlaLayer())
-    model.compile(loss="mse")
-    assert model.jit_compile is False
-    with tf.distribute.MirroredStrategy().scope():
-        model = build()
-        model.compile(loss="mse")
-    assert model.jit_compile is False
-    model.compile(loss="mse")  # what counts is the strategy the model was built under
-    assert model.jit_compile is False
+    strategy = tf.distribute.MirroredStrategy()  # on the real devices, before the list is replaced
+    with strategy.scope():
+        under_strategy = build()
+    cpu = tf.config.PhysicalDevice("/physical_device:CPU:0", "CPU")
+    gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    apple_silicon = platform.system() == "Darwin" and "arm" in platform.processor().lower()
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [cpu] if kind in (None, "CPU") else [])
+    assert compiled(build()) is False  # CPU only: no XLA
+
+    devices = {None: [cpu, gpu], "CPU": [cpu], "GPU": [gpu]}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: devices.get(kind, []))
+    assert compiled(build()) is not apple_silicon  # a GPU: XLA on (off on an Apple-silicon Mac)
+    assert compiled(build(), run_eagerly=True) is False
+    assert compiled(build(_NoXlaLayer())) is False
+    with strategy.scope():
+        assert compiled(under_strategy) is False
+    assert compiled(under_strategy) is False  # what counts is the strategy the model was built under
+    enable_op_determinism()
+    try:
+        assert compiled(build()) is False
+    finally:
+        disable_op_determinism()
 
 
 def test_keras_file_round_trip_keeps_predictions(tmp_path: Path) -> None:
