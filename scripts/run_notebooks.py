@@ -25,6 +25,7 @@ import argparse
 import ast
 import contextlib
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -75,6 +76,28 @@ def kerashub_problem(notebooks: list[Path], parameters: dict[str, object]) -> st
             f"lacks {', '.join(missing)}, and Kaggle does not answer from here. Run it once online (`make doctor` "
             "says what to copy for a room without internet), run with random weights (make run WEIGHTS=none), "
             "or name the other notebooks: python scripts/run_notebooks.py notebooks/0[1-5]*.ipynb")
+
+
+# What an executed notebook must not carry, because a learner cannot act on it: Jupyter's transport warning,
+# TensorFlow's C++ log lines (the cuInit probe on a machine without an NVIDIA GPU, "E0000 ..." /
+# "2026-...: E ..."), and TensorFlow's Python warnings, such as "5 out of the last 5 calls to ...
+# triggered tf.function retracing". The runner reports them after each notebook; the tests assert none.
+NOISE = re.compile(r"without encryption|eavesdropping|cuInit|cuda_platform|"
+                   r"^[EWIF]\d{4} \d\d:|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [EWIF] ", re.MULTILINE)
+TF_WARNING = re.compile(r"WARNING:tensorflow")
+
+
+def unwanted_output(executed: Path) -> list[str]:
+    """Each stream output line of an executed notebook that matches NOISE or TF_WARNING, with its cell's number."""
+    import nbformat
+
+    found = []
+    for number, cell in enumerate(nbformat.read(executed, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            found += [f"cell {number}: {line.strip()[:200]}" for line in text.splitlines()
+                      if NOISE.search(line) or TF_WARNING.search(line)]
+    return found
 
 
 # Kernel output written straight to file descriptor 2 (C++ logs) goes to the kernel's stderr,
@@ -145,6 +168,8 @@ def run_notebooks(
             )
         print(f"[{number}/{len(notebooks)}] executed {notebook} in {time.perf_counter() - start:.0f} s -> {target}",
               flush=True)
+        for line in unwanted_output(target):
+            print(f"    {target.name} carries output a learner cannot act on (please report it): {line}", flush=True)
         written.append(target)
     return written
 

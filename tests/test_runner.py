@@ -117,3 +117,31 @@ def test_the_kaggle_probe_leaves_urlopen_alone(monkeypatch, tmp_path) -> None:
             assert response.status == 200
     finally:
         server.shutdown()
+
+
+def test_the_runner_reports_tensorflow_warnings_in_the_executed_copies(tmp_path, monkeypatch, capsys) -> None:
+    """`make run` at any parameters (not only the tests') scans each executed copy and names the cell of every
+    TensorFlow warning or C++ log line in it; a clean copy gets no report."""
+    import nbformat
+    import papermill
+
+    def fake_execute(source, target, **kwargs):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("model.predict(x)"),
+                                             nbformat.v4.new_code_cell("print('accuracy 0.9')")])
+        if "noisy" in source:
+            nb.cells[0].outputs = [nbformat.v4.new_output(
+                "stream", name="stderr", text="1/1 - 0s\nWARNING:tensorflow:5 out of the last 5 calls to "
+                "<function one_step_on_data> triggered tf.function retracing.\n")]
+        nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.9\n")]
+        nbformat.write(nb, target)
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    written = runner.run_notebooks([Path("clean.ipynb"), Path("noisy.ipynb")], tmp_path, {})
+    assert runner.unwanted_output(written[0]) == []
+    assert runner.unwanted_output(written[1]) == [
+        "cell 0: WARNING:tensorflow:5 out of the last 5 calls to <function one_step_on_data> triggered tf.function "
+        "retracing."]
+    terminal = capsys.readouterr().out
+    assert "clean.ipynb carries" not in terminal
+    assert ("noisy.ipynb carries output a learner cannot act on (please report it): cell 0: WARNING:tensorflow"
+            in terminal)
