@@ -105,3 +105,28 @@ def assert_same_architecture(head: keras.Model, reference: keras.Model) -> None:
     if head.count_params() != reference.count_params():
         raise AssertionError(f"the head has {head.count_params():,} parameters, the reference "
                              f"{reference.count_params():,}; check the units, filters and bias of each layer")
+
+
+def assert_trains_only(model: keras.Model, head: keras.Model) -> None:
+    """Check that ``model.fit`` would train exactly the head's weights (notebooks 01, 02, 03 and 06).
+
+    Look at the model, not at the base: ``base.trainable = False`` empties ``base.trainable_weights``
+    even when a layer inside it was set ``trainable = True`` afterwards, and ``fit`` trains that
+    layer all the same, because it reads ``model.trainable_weights``. Like ``np.testing.assert_*``,
+    it raises even under ``python -O``.
+
+    Raises:
+        AssertionError: Naming the layers outside the head that would train, or the head's weights
+            that would not.
+    """
+    trained = {id(weight): weight for weight in model.trainable_weights}
+    wanted = {id(weight): weight for weight in head.trainable_weights}
+    extra = sorted({weight.path.rsplit("/", 1)[0] for key, weight in trained.items() if key not in wanted})
+    if extra:
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise AssertionError(f"fit would train {len(extra)} layer(s) outside the head: {shown}; freeze them "
+                             "(base_model.trainable = False freezes every layer inside it) and compile again")
+    missing = sorted({weight.path for key, weight in wanted.items() if key not in trained})
+    if missing:
+        raise AssertionError(f"fit would not train the head's weights {', '.join(missing)}: set the head's "
+                             "layers trainable and compile again")
