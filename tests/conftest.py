@@ -1,4 +1,15 @@
-"""Shared fixtures: the repository paths, tiny notebook parameters, small image folders."""
+"""Shared fixtures: the repository paths, tiny notebook parameters, small image folders.
+
+Comparing floats, in every test (../shared/PITFALLS.md, row 15): exact equality
+(``assert_array_equal``, ``==``) only for the very same computation on the same inputs in the same
+batching in the same model object, and for values no arithmetic touched (weights that must be
+unchanged, a copy, a reload of the same bytes, labels, a channel flip). Anything computed through
+another batch size, another model object (a reloaded one), another kernel or device gets
+:func:`assert_close`: oneDNN picks kernels by CPU (AVX-512 or not), by batch size and by thread
+count, and a GPU picks its own, so such results differ in the last bits. Try a float-sensitive test
+file under ``ONEDNN_MAX_CPU_ISA=AVX2`` and under ``TF_ENABLE_ONEDNN_OPTS=0``; CI runs ``make test-fast``
+under the latter.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +29,16 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_close(actual, expected, ulps: int = 64, err_msg: str = "") -> None:
+    """Equal up to ``ulps`` units in the last place of the values' dtype (float32: 64 ulps = 7.6e-6), relative
+    to the magnitude, and as much absolute near zero: for one result computed two ways (batchings, kernels,
+    devices, model objects)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    tolerance = ulps * float(np.finfo(np.result_type(actual.dtype, expected.dtype, np.float16)).eps)
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance, err_msg=err_msg)
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Notebook 06 and any other notebook on KerasHub: the `hub` extra, a preset, its own feature cache files.
 HUB_NOTEBOOKS = [nb for nb in NOTEBOOKS if "import keras_hub" in nb.read_text()]

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.conftest import write_image
+from tests.conftest import assert_close, write_image
 from tlhelpers import saving
 from tlhelpers.images import load_image
 from tlhelpers.model import build_base_model
@@ -44,7 +44,7 @@ def test_keras_round_trip_in_safe_mode_predicts_the_same_and_stays_frozen(
     path = tmp_path / "outputs" / "model.keras"
     reloaded = save_and_reload(model, path, batch)
     assert path.is_file()
-    np.testing.assert_array_equal(reloaded(batch), model(batch))
+    assert_close(reloaded(batch), model(batch))  # another model object: its own kernels on a GPU
     assert len(reloaded.trainable_weights) == len(model.trainable_weights) == 4  # the head's kernels and biases
     assert not reloaded.get_layer("resnet50").trainable
 
