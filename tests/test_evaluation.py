@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tlhelpers.evaluation import classification_table, predict_dataset
+from tlhelpers.evaluation import classification_table, paired_bootstrap, predict_dataset
 from tlhelpers.plots import plot_confusion_matrix, plot_mistakes
 
 CLASS_NAMES = ["circle", "square", "triangle"]
@@ -130,3 +130,51 @@ def test_mistakes_gallery_says_when_there_is_no_mistake() -> None:
     (ax,) = fig.axes
     assert not ax.images
     assert [t.get_text() for t in ax.texts] == ["No mistakes: all 2 images are classified correctly."]
+
+
+def test_paired_bootstrap_of_identical_scores_is_exactly_zero() -> None:
+    scores = np.random.default_rng(0).integers(0, 2, 32)
+    assert paired_bootstrap(scores, scores) == (0.0, 0.0, 0.0)
+    assert paired_bootstrap(scores, scores).contains_zero()
+
+
+def test_paired_bootstrap_of_right_against_wrong_is_one() -> None:
+    result = paired_bootstrap(np.ones(20), np.zeros(20))
+    assert result == (1.0, 1.0, 1.0) and not result.contains_zero()
+    assert paired_bootstrap(np.zeros(20), np.ones(20)) == (-1.0, -1.0, -1.0)
+
+
+def test_paired_bootstrap_interval_shrinks_as_one_over_root_n() -> None:
+    """A 0.75 against 0.5 model on independent images: four times the images, about half the interval's width;
+    and the interval at 32 images is near +/- 2 standard errors of the paired difference."""
+    rng = np.random.default_rng(1)
+
+    def width(n: int) -> float:
+        result = paired_bootstrap(rng.random(n) < 0.75, rng.random(n) < 0.5, resamples=4000)
+        return result.high - result.low
+
+    small, large = np.mean([width(32) for _ in range(20)]), np.mean([width(128) for _ in range(20)])
+    assert 1.7 < small / large < 2.3, (small, large)
+    standard_error = np.sqrt((0.75 * 0.25 + 0.5 * 0.5) / 32)  # of a difference of independent proportions
+    assert 3 * standard_error < small < 5 * standard_error, (small, standard_error)
+
+
+def test_paired_bootstrap_keeps_the_pairs_and_its_seed() -> None:
+    """Pairing matters: b is a copy of a with one image made right, so the difference is small and sure, while
+    the same scores unpaired (shuffled) give a wide interval; the same seed gives the same interval."""
+    a = np.random.default_rng(2).integers(0, 2, 32).astype(float)
+    b = a.copy()
+    b[np.argmin(a)] = 1  # one wrong image made right
+    result = paired_bootstrap(b, a)
+    assert result.difference == pytest.approx(1 / 32)
+    assert 0 <= result.low <= result.high <= 4 / 32, result
+    unpaired = paired_bootstrap(b, np.random.default_rng(5).permutation(a))
+    assert unpaired.high - unpaired.low > 3 * (result.high - result.low), (unpaired, result)
+    assert paired_bootstrap(b, a, seed=3) == paired_bootstrap(b, a, seed=3)
+
+
+def test_paired_bootstrap_refuses_unpaired_scores() -> None:
+    with pytest.raises(ValueError, match=r"\(3,\) and \(4,\)"):
+        paired_bootstrap(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="non-empty"):
+        paired_bootstrap([], [])

@@ -3,6 +3,7 @@
 :func:`predict_dataset` runs the model over a dataset once; the other functions read its
 labels and probabilities: a per-class precision/recall/F1 table, a confusion matrix and a
 gallery of the most confident mistakes (the figures are drawn by :mod:`tlhelpers.plots`).
+:func:`paired_bootstrap` compares two models' accuracies on the same images (notebook 04).
 """
 
 from __future__ import annotations
@@ -98,3 +99,48 @@ def classification_table(labels: Any, predictions: Any, class_names: Sequence[st
         np.asarray(labels), predicted_classes(predictions), labels=list(range(len(class_names))),
         target_names=list(class_names), digits=3, zero_division=0,
     )
+
+
+class PairedDifference(NamedTuple):
+    """What :func:`paired_bootstrap` returns: the accuracy difference ``a - b`` and its interval."""
+
+    difference: float
+    low: float
+    high: float
+
+    def contains_zero(self) -> bool:
+        """Whether the interval includes no difference at all: then the gap is within noise."""
+        return self.low <= 0 <= self.high
+
+
+def paired_bootstrap(correct_a: Any, correct_b: Any, resamples: int = 2000, level: float = 0.95,
+                     seed: int = 0) -> PairedDifference:
+    """The difference in accuracy of two models on the same images, with a paired bootstrap interval (notebook 04).
+
+    Resamples the images with replacement, ``resamples`` times, keeping each image's pair of scores
+    together, and takes the central ``level`` of the resampled differences. It measures how much the
+    difference could change with another draw of as many images from the same source; it knows
+    nothing of images unlike these.
+
+    Args:
+        correct_a: ``(n,)`` per-image score of model a: 1 right, 0 wrong, or the fraction of its
+            seeds that are right on that image.
+        correct_b: ``(n,)`` the same for model b, on the same images in the same order.
+        resamples: Number of bootstrap resamples.
+        level: Coverage of the interval, e.g. 0.95.
+        seed: Seed of the resampling; the same seed gives the same interval.
+
+    Returns:
+        :class:`PairedDifference` ``(difference, low, high)``, in accuracy units.
+
+    Raises:
+        ValueError: If the two score arrays differ in shape or are empty.
+    """
+    a, b = np.asarray(correct_a, dtype="float64"), np.asarray(correct_b, dtype="float64")
+    if a.shape != b.shape or a.ndim != 1 or not a.size:
+        raise ValueError(f"scores of shapes {a.shape} and {b.shape}: pass one score per image, (n,), for the "
+                         "same non-empty list of images")
+    gaps = a - b
+    picks = np.random.default_rng(seed).integers(0, gaps.size, (resamples, gaps.size))
+    low, high = np.quantile(gaps[picks].mean(axis=1), [(1 - level) / 2, (1 + level) / 2])
+    return PairedDifference(float(gaps.mean()), float(low), float(high))
