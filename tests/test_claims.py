@@ -434,6 +434,33 @@ def test_batchnorm_moving_stats_are_a_moving_average() -> None:
     assert not np.allclose(keras.ops.convert_to_numpy(layer(second, training=False)), out, atol=0.1)
 
 
+def test_trainable_inner_layer_of_frozen_base_trains() -> None:
+    """`resnet.trainable = False` sets the flag of every layer inside it, once. A layer inside it that you set
+    `trainable = True` afterwards is trained by `fit` all the same: `fit` trains the model's `trainable_weights`,
+    which list that layer's weights, while the container's own `trainable_weights` stays empty (notebook 01; 05 says
+    the same)."""
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((4,)), keras.layers.Dense(8, name="bottom"), keras.layers.Dense(8, name="top")]
+    base = keras.Sequential(layers, name="base")
+    base.trainable = False
+    assert not any(layer.trainable for layer in base.layers)  # every inner flag set
+    top = base.get_layer("top")
+    top.trainable = True  # afterwards: the container keeps trainable = False
+    inputs = keras.Input((4,))
+    wrapper = keras.Model(inputs, base(inputs, training=False))  # as notebook 01's base_model holds ResNet50
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(wrapper(inputs)))
+    assert not base.trainable and not base.trainable_weights
+    trained = {id(weight) for weight in model.trainable_weights}
+    assert {id(top.kernel), id(top.bias)} <= trained
+    assert not {id(weight) for weight in base.get_layer("bottom").weights} & trained
+
+    bottom_before, top_before = _kernel(base, "bottom"), _kernel(base, "top")
+    _compile_sgd(model)
+    model.fit(*_toy_problem(32), epochs=1, verbose=0)
+    np.testing.assert_array_equal(_kernel(base, "bottom"), bottom_before)  # frozen: not touched at all
+    assert np.abs(_kernel(base, "top") - top_before).max() > 1e-4  # trained, inside a frozen container
+
+
 def test_base_trainable_true_unfreezes_batchnorm() -> None:
     """`base.trainable = True` makes every layer of ResNet50 trainable, its BatchNormalization layers too (their
     gamma and beta train), which is why notebook 05 unfreezes with `tlhelpers.unfreeze_from`, which keeps

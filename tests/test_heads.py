@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import assert_close
-from tlhelpers.heads import assert_same_architecture, conv1x1_head, dense_head, mlp_dropout_head
+from tlhelpers.heads import assert_same_architecture, assert_trains_only, conv1x1_head, dense_head, mlp_dropout_head
 
 
 def dense_params(num_classes: int) -> int:
@@ -83,3 +83,62 @@ def test_trained_head_round_trips_through_keras_file(builder, tmp_path: Path) ->
     head.save(tmp_path / "head.keras")
     reloaded = keras.models.load_model(tmp_path / "head.keras", safe_mode=True)
     assert_close(reloaded.predict(features, verbose=0), head.predict(features, verbose=0))  # another model object
+
+
+def _base_and_model(head_builder=dense_head) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """A frozen toy base (Conv2D "bottom" -> Conv2D "top", (batch, 8, 8, 3) -> (batch, 1, 1, 16)) called inside
+    a model with the head on it, as ResNet50 is in notebook 01: (model, base, head)."""
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(8, 3, strides=2, name="bottom"),
+                             keras.layers.Conv2D(16, 3, name="top")], name="toy_resnet")
+    base.trainable = False
+    inputs = keras.Input((8, 8, 3))
+    features = base(inputs, training=False)
+    head = head_builder(features.shape[1:], 3)
+    return keras.Model(inputs, head(features)), base, head
+
+
+@pytest.mark.parametrize("builder", [dense_head, mlp_dropout_head, conv1x1_head])
+def test_assert_trains_only_passes_on_a_frozen_base(builder) -> None:
+    model, base, head = _base_and_model(builder)
+    assert_trains_only(model, head)
+    batchnorm_head = keras.Sequential([keras.Input(base.output.shape[1:]), keras.layers.GlobalAveragePooling2D(),
+                                       keras.layers.BatchNormalization(), keras.layers.Dense(3, activation="softmax")])
+    inputs = keras.Input((8, 8, 3))
+    assert_trains_only(keras.Model(inputs, batchnorm_head(base(inputs))), batchnorm_head)  # moving stats never train
+
+
+def test_assert_trains_only_names_an_unfrozen_layer_inside_the_frozen_base() -> None:
+    model, base, head = _base_and_model()
+    base.get_layer("top").trainable = True  # after base.trainable = False: fit trains it
+    assert not base.trainable_weights  # the container looks frozen ...
+    with pytest.raises(AssertionError, match=r"fit would train 1 layer\(s\) outside the head: toy_resnet/top;"):
+        assert_trains_only(model, head)  # ... the model does not
+
+    model, base, head = _base_and_model()
+    base.trainable = True
+    with pytest.raises(AssertionError, match="2 layer.* toy_resnet/bottom, toy_resnet/top"):
+        assert_trains_only(model, head)
+
+
+def test_assert_trains_only_names_head_weights_that_would_not_train() -> None:
+    model, _, head = _base_and_model(mlp_dropout_head)
+    last = head.layers[-1]
+    last.trainable = False
+    with pytest.raises(AssertionError, match=f"not train the head's weights {last.kernel.path}, {last.bias.path}:"):
+        assert_trains_only(model, head)
+
+    model, _, head = _base_and_model()
+    model.trainable = False
+    with pytest.raises(AssertionError, match="not train the head's weights .*kernel, .*bias: their layer is frozen"):
+        assert_trains_only(model, head)
+
+    model, _, head = _base_and_model()
+    other_head = dense_head(head.input.shape[1:], 3)  # not the head inside the model
+    with pytest.raises(AssertionError, match="outside the head"):
+        assert_trains_only(model, other_head)
+
+    model, _, head = _base_and_model()
+    head.trainable = False
+    head.layers[-1].trainable = True  # the same trap as the base's, on the head's side: fit trains it
+    assert_trains_only(model, head)

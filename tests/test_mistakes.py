@@ -22,6 +22,8 @@ DATA_CELL = "data = tlhelpers.load_image_folder("
 TRAIN_CELL = "history = model.fit("
 
 PREPROCESS = "x = keras.applications.resnet50.preprocess_input(inputs)"
+FREEZE = "resnet.trainable = False"
+TRAINS_ONLY = "tlhelpers.heads.assert_trains_only(model, head)"
 MISTAKES = [
     pytest.param(
         {"train_ds, val_ds, test_ds = data.train_ds,": "scaled = lambda x, y: (x / 255, y)\n"
@@ -41,9 +43,15 @@ MISTAKES = [
         id="rescaling-instead-of-preprocess-input",
     ),
     pytest.param(
-        {"resnet.trainable = False\n": ""},
-        "assert not base_model.trainable_weights", "the base must be frozen",
+        {FREEZE: "pass"},
+        TRAINS_ONLY, "layer(s) outside the head: conv1_bn, conv1_conv, conv2_block1_0_bn,",
         id="base-left-trainable",
+    ),
+    pytest.param(  # the container's own list stays empty: only the check on the model sees it
+        {FREEZE: f"{FREEZE}\nfor layer in resnet.layers:\n    if layer.name.startswith('conv5_block3'):\n"
+         "        layer.trainable = True\nassert not resnet.trainable_weights\n"},
+        TRAINS_ONLY, "fit would train 6 layer(s) outside the head: conv5_block3_1_bn, conv5_block3_1_conv,",
+        id="top-block-unfrozen-before-the-head-is-trained",
     ),
     pytest.param(
         {'keras.layers.Dense(num_classes, activation="softmax")': "keras.layers.Dense(num_classes)"},

@@ -88,18 +88,22 @@ def unfreeze_from(model_or_resnet: keras.Model, start: str = "conv5") -> list[st
     """Make ResNet50 trainable from ``start`` upward, with every BatchNormalization layer frozen.
 
     The layers before ``start`` stay frozen. Every container on the way to the
-    ResNet50 (``base_model``, or your full model) becomes trainable so that the
-    unfrozen weights do train; the other layers of those containers (your
-    head, say) keep the ``trainable`` setting they had. Compile the model
-    again afterwards: once ``fit`` has run, it keeps training what was
-    trainable then until the next ``compile``.
+    ResNet50 (``base_model``, or your full model) becomes trainable too, so that
+    its ``trainable_weights`` list the unfrozen weights. ``fit`` on the outer
+    model trains them either way (it reads that model's ``trainable_weights``,
+    which reach inside frozen containers), but a frozen container's own list
+    stays empty, and ``fit`` on that container trains nothing. The other layers
+    of those containers (your head, say) keep the ``trainable`` setting they
+    had. Compile the model again afterwards: once ``fit`` has run, it keeps
+    training what was trainable then until the next ``compile``.
 
     Args:
         model_or_resnet: ``base_model`` from :func:`tlhelpers.build_base_model`,
             a full model that contains it, or a ResNet50 ``keras.Model``. Pass
             the outermost model you have: given the ResNet50 alone, the
-            containers around it cannot be found, and a frozen container hides
-            all its layers' weights from ``fit``.
+            containers around it cannot be found and stay frozen, so their
+            ``trainable_weights`` look empty although ``fit`` on the outer
+            model trains the unfrozen layers.
         start: A stage, ``"conv1"`` to ``"conv5"``, meaning its first layer
             (``"conv5"`` is ``conv5_block1_1_conv``), or an exact layer name
             such as ``"conv5_block2_1_conv"``.

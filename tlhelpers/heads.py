@@ -107,26 +107,45 @@ def assert_same_architecture(head: keras.Model, reference: keras.Model) -> None:
                              f"{reference.count_params():,}; check the units, filters and bias of each layer")
 
 
+def _leaf_layers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers inside ``layer`` that hold weights themselves, at any depth (``layer`` if it has no ``layers``)."""
+    if not hasattr(layer, "layers"):
+        return [layer] if layer.weights else []
+    return [leaf for child in layer.layers for leaf in _leaf_layers(child)]
+
+
+def _layer_path(weight: keras.Variable) -> str:
+    return weight.path.rsplit("/", 1)[0]  # "conv5_block3_1_conv/kernel" -> "conv5_block3_1_conv"
+
+
 def assert_trains_only(model: keras.Model, head: keras.Model) -> None:
     """Check that ``model.fit`` would train exactly the head's weights (notebooks 01, 02, 03 and 06).
 
     Look at the model, not at the base: ``base.trainable = False`` empties ``base.trainable_weights``
     even when a layer inside it was set ``trainable = True`` afterwards, and ``fit`` trains that
-    layer all the same, because it reads ``model.trainable_weights``. Like ``np.testing.assert_*``,
-    it raises even under ``python -O``.
+    layer all the same, because it reads ``model.trainable_weights``. The head's side is checked
+    layer by layer, so a frozen head layer is caught too (BatchNormalization's moving statistics,
+    which never train, are not asked for). Like ``np.testing.assert_*``, it raises even under
+    ``python -O``.
+
+    Args:
+        model: The model you will ``fit``, from images to class probabilities.
+        head: The head inside it, whose weights, and only they, should train.
 
     Raises:
         AssertionError: Naming the layers outside the head that would train, or the head's weights
             that would not.
     """
-    trained = {id(weight): weight for weight in model.trainable_weights}
-    wanted = {id(weight): weight for weight in head.trainable_weights}
-    extra = sorted({weight.path.rsplit("/", 1)[0] for key, weight in trained.items() if key not in wanted})
+    trained = {id(weight) for weight in model.trainable_weights}
+    in_head = {id(weight) for weight in head.weights}
+    extra = sorted({_layer_path(weight) for weight in model.trainable_weights if id(weight) not in in_head})
     if extra:
         shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
         raise AssertionError(f"fit would train {len(extra)} layer(s) outside the head: {shown}; freeze them "
                              "(base_model.trainable = False freezes every layer inside it) and compile again")
-    missing = sorted({weight.path for key, weight in wanted.items() if key not in trained})
+    missing = [weight.path for layer in _leaf_layers(head)
+               for weight in (layer.trainable_weights if layer.trainable else layer.weights)
+               if id(weight) not in trained]
     if missing:
-        raise AssertionError(f"fit would not train the head's weights {', '.join(missing)}: set the head's "
-                             "layers trainable and compile again")
+        raise AssertionError(f"fit would not train the head's weights {', '.join(missing)}: their layer is frozen "
+                             "or not in the model; set head.trainable = True and compile again")
