@@ -109,18 +109,31 @@ def test_runs_without_errors(notebook: Path, out_dir: Path) -> None:
     assert not errors, errors
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
-def test_learns_well_above_chance(notebook: Path, out_dir: Path) -> None:
-    nb = executed(notebook, out_dir)
+def _results(nb: nbformat.NotebookNode) -> dict:
     results = [o.data[RESULTS_MIME] for o in _outputs(nb) if RESULTS_MIME in o.get("data", {})]
     assert len(results) == 1, "the notebook must call tlhelpers.record_results once"
-    result = results[0]
+    return results[0]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_learns_well_above_chance(notebook: Path, out_dir: Path) -> None:
+    result = _results(executed(notebook, out_dir))
     assert result["weights"] == "None", "the tests run with random weights"
     threshold = max(2 * result["chance"], 0.5)
     assert "test_accuracy" in result, f"report the test split once: record_results(test_accuracy=...); got {result}"
     assert result["test_accuracy"] >= threshold, result
     if "val_accuracy" in result:  # optional: the number that chose the model
         assert result["val_accuracy"] >= threshold, result
+
+
+def test_fine_tuning_shows_what_a_trainable_batchnorm_does(out_dir: Path) -> None:
+    """Notebook 05's copy with BatchNormalization trainable: after one epoch its moving means have moved (the
+    frozen run's are unchanged, which the notebook asserts), and the moved statistics alone change its validation
+    predictions, as its text says."""
+    notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith("05_"))
+    result = _results(executed(notebook, out_dir))
+    assert result["batchnorm_shift"] > 0 and result["batchnorm_effect"] > 0, result
+    assert result["batchnorm_change"] > 0, result
 
 
 FIGURES = ("plot_batch(images",)
