@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Before tlhelpers imports TensorFlow: its C++ start-up lines off, here and in the kernels (they inherit it).
@@ -38,6 +38,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tlhelpers.kerashub import PRESET, cached_preset  # noqa: E402
 from tlhelpers.model import WeightsError, resolve_weights  # noqa: E402
+
+# With random weights (--weights none) the notebooks run at these parameters unless --param says otherwise; the
+# tests run them too (tests/conftest.py). Random ResNet50 features of any two bundled images point in nearly the
+# same direction, so a head needs many optimizer steps to find the small differences that tell the classes apart:
+# the teaching defaults give 01's head 15 (5 epochs of 3 batches of 32 images) and it stays at chance. At 64 x 64
+# pixels, 20 epochs of batches of 16 (120 steps) cost less than 5 epochs at 224 x 224.
+OFFLINE_PARAMETERS = {"IMAGE_SIZE": 64, "BATCH_SIZE": 16, "EPOCHS": 20}
+# On those features most ReLU units of the MLP head die at its teaching learning rate of 1e-3 (a large step pushes
+# a unit's input below zero for every image at once), so it trains at 1e-4, for more epochs.
+OFFLINE_NOTEBOOK_PARAMETERS = {"02_mlp_dropout_head": {"LEARNING_RATE": 1e-4, "EPOCHS": 30}}
+
+
+def offline_parameters(notebook: Path) -> dict[str, object]:
+    """The parameters a notebook runs at with random weights, below any given with --param."""
+    return {**OFFLINE_PARAMETERS, **OFFLINE_NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
 
 
 def _value(text: str) -> object:
@@ -130,6 +145,7 @@ def run_notebooks(
     parameters: dict[str, object],
     log_output: bool = False,
     log_file: Path | None = None,
+    defaults: Callable[[Path], dict[str, object]] | None = None,
 ) -> list[Path]:
     """Execute each notebook with papermill in its own folder; return the executed copies.
 
@@ -141,6 +157,7 @@ def run_notebooks(
         parameters: Values injected after each notebook's ``parameters`` cell.
         log_output: Stream the cells' output to the terminal while they run.
         log_file: Where the kernels' own messages go (appended); ``None`` leaves them on stderr.
+        defaults: Each notebook's parameters below ``parameters`` (e.g. :func:`offline_parameters`).
 
     Returns:
         The paths of the executed notebooks.
@@ -162,7 +179,8 @@ def run_notebooks(
                 log.write(f"--- {notebook}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         with _stderr_to(log_file):
             papermill.execute_notebook(
-                str(notebook), str(target), parameters=parameters, cwd=str(notebook.resolve().parent),
+                str(notebook), str(target), parameters={**(defaults(notebook) if defaults else {}), **parameters},
+                cwd=str(notebook.resolve().parent),
                 kernel_name="python3", log_output=log_output, progress_bar=False,
                 extra_arguments=KERNEL_ARGUMENTS,
             )
@@ -181,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/notebooks"), help="default: build/notebooks")
     parser.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a notebook parameter, e.g. --param EPOCHS 2 (repeatable)")
+    parser.add_argument("--own-parameters", action="store_true",
+                        help="with random weights too, run at the notebooks' own parameters (224 x 224 ...), where "
+                             "their heads stay near chance, instead of the offline ones")
     parser.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
     parser.add_argument("--log", type=Path, default=Path("build/run.log"),
                         help="where kernel and TensorFlow start-up messages go (default: build/run.log)")
@@ -201,13 +222,23 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"make run: {problem}", file=sys.stderr)
         return 2
+    defaults = offline_parameters if weights is None and not args.own_parameters else None
+    if defaults:
+        given = {name for name, _ in args.param}
+        shown = {name: value for name, value in OFFLINE_PARAMETERS.items() if name not in given}
+        special = "; ".join(f"{stem[:2]}: " + ", ".join(f"{k}={v}" for k, v in values.items() if k not in given)
+                            for stem, values in OFFLINE_NOTEBOOK_PARAMETERS.items())
+        print("random weights: the notebooks run at " + ", ".join(f"{k}={v}" for k, v in shown.items())
+              + f" ({special}), where a head on random features learns the bundled shapes; "
+              "--param NAME VALUE overrides, --own-parameters turns this off", flush=True)
     args.log.parent.mkdir(parents=True, exist_ok=True)
     args.log.write_text("")
     print(f"kernel and TensorFlow start-up messages go to {args.log}", flush=True)
     from papermill.exceptions import PapermillExecutionError
 
     try:
-        written = run_notebooks(notebooks, args.out, parameters, log_output=args.log_output, log_file=args.log)
+        written = run_notebooks(notebooks, args.out, parameters, log_output=args.log_output, log_file=args.log,
+                                defaults=defaults)
     except PapermillExecutionError as error:  # names the cell, the exception and its traceback
         print(f"\nmake run: a cell failed. {error}".rstrip(), file=sys.stderr)
         print(f"The executed copy up to that cell is in {args.out}/; kernel messages are in {args.log}.",

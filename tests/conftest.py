@@ -28,6 +28,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts.run_notebooks import OFFLINE_NOTEBOOK_PARAMETERS, OFFLINE_PARAMETERS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,21 +46,11 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 HUB_NOTEBOOKS = [nb for nb in NOTEBOOKS if "import keras_hub" in nb.read_text()]
 BUNDLED_DATA = ROOT / "data" / "shapes"
 
-# What the notebook tests inject: random weights (offline), small images, enough epochs for a
-# head on random features to learn the bundled shapes (see data/README.md).
-TINY_PARAMETERS = {
-    "WEIGHTS": None,
-    "DATA_DIR": str(BUNDLED_DATA),
-    "IMAGE_SIZE": 64,
-    "BATCH_SIZE": 16,
-    "EPOCHS": 20,
-}
-# Random ResNet50 features are large and strongly correlated; the MLP head's ReLU units die at
-# the teaching learning rate of 1e-3 on them (they do not on ImageNet features), so its test
-# run uses a smaller rate and more epochs.
-NOTEBOOK_PARAMETERS = {
-    "02_mlp_dropout_head": {"LEARNING_RATE": 1e-4, "EPOCHS": 30},
-}
+# What the notebook tests inject: random weights (offline) at the parameters `make run WEIGHTS=none` uses,
+# small images and enough epochs for a head on random features to learn the bundled shapes (the reasons
+# are in scripts/run_notebooks.py, beside the values).
+TINY_PARAMETERS = {"WEIGHTS": None, "DATA_DIR": str(BUNDLED_DATA), **OFFLINE_PARAMETERS}
+NOTEBOOK_PARAMETERS = OFFLINE_NOTEBOOK_PARAMETERS
 # The runs that check that a notebook executes somewhere else (nbval, JupyterLab), not what it
 # learns: tests/test_notebooks.py asserts the numbers of the runner's run.
 SECOND_RUN_EPOCHS = 2

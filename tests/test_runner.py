@@ -28,8 +28,8 @@ def test_offline_without_switch_stops_before_any_notebook(tmp_path, monkeypatch,
 def test_weights_and_parameters_reach_the_notebooks(tmp_path, monkeypatch) -> None:
     seen = {}
 
-    def fake_run(notebooks, out_dir, parameters, log_output=False, log_file=None):
-        seen.update(notebooks=notebooks, out_dir=out_dir, parameters=parameters, log_file=log_file)
+    def fake_run(notebooks, out_dir, parameters, log_output=False, log_file=None, defaults=None):
+        seen.update(notebooks=notebooks, out_dir=out_dir, parameters=parameters, log_file=log_file, defaults=defaults)
         return []
 
     monkeypatch.setattr(runner, "run_notebooks", fake_run)
@@ -39,6 +39,41 @@ def test_weights_and_parameters_reach_the_notebooks(tmp_path, monkeypatch) -> No
     assert seen["parameters"] == {"WEIGHTS": None, "EPOCHS": 2, "DATA_DIR": "my data"}
     assert seen["log_file"] == tmp_path / "run.log"
     assert seen["notebooks"] == [nb]
+    assert seen["defaults"] is runner.offline_parameters  # random weights: the offline parameters below --param
+
+
+def test_random_weights_run_at_the_offline_parameters_below_param(tmp_path, monkeypatch, capsys) -> None:
+    """`make run WEIGHTS=none` runs each notebook at the tests' offline parameters (64 x 64 pixels, 20 epochs;
+    notebook 02 at its own learning rate), says so, and a --param still wins; ImageNet weights run the notebooks'
+    own defaults."""
+    import nbformat
+    import papermill
+
+    received = {}
+
+    def fake_execute(source, target, parameters, **kwargs):
+        received[Path(source).stem] = parameters
+        nbformat.write(nbformat.v4.new_notebook(), target)
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    notebooks = [tmp_path / "01_single_dense_head.ipynb", tmp_path / "02_mlp_dropout_head.ipynb"]
+    assert runner.main([*map(str, notebooks), "--weights", "none", "--param", "EPOCHS", "3", "--out", str(tmp_path),
+                        "--log", str(tmp_path / "run.log")]) == 0
+    assert received["01_single_dense_head"] == {"IMAGE_SIZE": 64, "BATCH_SIZE": 16, "EPOCHS": 3, "WEIGHTS": None}
+    assert received["02_mlp_dropout_head"] == {"IMAGE_SIZE": 64, "BATCH_SIZE": 16, "EPOCHS": 3,
+                                               "LEARNING_RATE": 1e-4, "WEIGHTS": None}
+    assert "random weights: the notebooks run at IMAGE_SIZE=64, BATCH_SIZE=16 (02: LEARNING_RATE=0.0001)" in (
+        capsys.readouterr().out)
+
+    received.clear()
+    runner.main([str(notebooks[0]), "--weights", "none", "--own-parameters", "--out", str(tmp_path),
+                 "--log", str(tmp_path / "l")])
+    assert received["01_single_dense_head"] == {"WEIGHTS": None}
+
+    received.clear()
+    monkeypatch.setattr(runner, "resolve_weights", lambda weights: weights)
+    runner.main([str(notebooks[0]), "--weights", "imagenet", "--out", str(tmp_path), "--log", str(tmp_path / "l")])
+    assert received["01_single_dense_head"] == {"WEIGHTS": "imagenet"}
 
 
 def test_default_is_every_notebook_in_order(monkeypatch, tmp_path) -> None:
