@@ -2,14 +2,16 @@
 
 ``python -m tests.hub_preset FOLDER`` writes ``config.json``, ``model.weights.h5`` (random,
 seed 0), ``image_converter.json`` and ``metadata.json`` with ``save_to_preset``. The backbone and
-the converter are built from ``tlhelpers.kerashub``'s arguments, as the notebook builds them with
-random weights and the default preset name (``resnet_50_imagenet``: ImageNet mean and std,
-224 x 224, bicubic), so the tests run the notebook's ``from_preset`` code on a folder, without Kaggle.
+the converter are built from the real preset's ``config.json`` and ``image_converter.json``
+(``tests/fixtures/kerashub_resnet_50_imagenet/``, whose README names their origin), not from
+``tlhelpers.kerashub``, so the tests run the notebook's ``from_preset`` code on the preset's own
+configuration, with random weights, without Kaggle.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +20,13 @@ import tempfile
 from pathlib import Path
 
 _FOLDER: Path | None = None
+# KerasHub's resnet_50_imagenet preset without its weights: the reference for notebook 06 and tlhelpers.kerashub.
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "kerashub_resnet_50_imagenet"
+
+
+def fixture_config(name: str = "config.json") -> dict:
+    """The constructor arguments in one of the fixture's files (``config.json`` or ``image_converter.json``)."""
+    return json.loads((FIXTURE / name).read_text())["config"]
 
 
 def write_random_preset(folder: Path, blocks: list[int] | None = None):
@@ -30,11 +39,10 @@ def write_random_preset(folder: Path, blocks: list[int] | None = None):
     import keras
     import keras_hub
 
-    from tlhelpers.kerashub import RESNET_50, RESNET_50_CONVERTER
-
     keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ResNetBackbone(**{**RESNET_50, **({"stackwise_num_blocks": blocks} if blocks else {})})
-    converter = keras_hub.layers.ResNetImageConverter(image_size=(224, 224), **RESNET_50_CONVERTER)
+    backbone = keras_hub.models.ResNetBackbone.from_config(
+        {**fixture_config(), **({"stackwise_num_blocks": blocks} if blocks else {})})
+    converter = keras_hub.layers.ImageConverter.from_preset(str(FIXTURE))
     backbone.save_to_preset(str(folder))
     converter.save_to_preset(str(folder))
     return backbone

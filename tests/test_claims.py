@@ -36,7 +36,7 @@ import tensorflow as tf
 from keras.applications import resnet50
 
 from tests.conftest import ROOT, write_image
-from tests.hub_preset import fill_kaggle_cache, offline_kaggle, write_random_preset
+from tests.hub_preset import FIXTURE, fill_kaggle_cache, fixture_config, offline_kaggle, write_random_preset
 from tlhelpers import kerashub
 from tlhelpers.finetune import unfreeze_from
 from tlhelpers.gradcam import grad_cam
@@ -346,6 +346,24 @@ def test_resnet50_feature_map_is_size_over_32() -> None:
         cells = -(-size // 32)
         assert tuple(base.output.shape) == (None, cells, cells, 2048), size
     assert -(-200 // 32) == 7 and 200 // 32 == 6  # 200 tells rounding up from rounding down
+
+
+def test_random_resnet50_features_are_nearly_parallel() -> None:
+    """With random weights, ResNet50's pooled features of any two bundled images point in nearly the same direction
+    (cosine similarity above 0.95), whatever the class: the classes differ by a small part on top of a large shared
+    one. (64 x 64 here, for speed; measured 0.988 or more at 224 x 224.)"""
+    from tests.conftest import BUNDLED_DATA
+    from tlhelpers.images import load_image
+
+    files = [sorted((BUNDLED_DATA / name).iterdir())[index] for name in ("circle", "square", "star", "triangle")
+             for index in (0, 1)]
+    images = np.stack([load_image(path, (64, 64)) for path in files]).astype("float32")
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3), pooling="avg")
+        pooled = keras.ops.convert_to_numpy(base(resnet50.preprocess_input(images.copy()), training=False))
+        unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        assert (unit @ unit.T).min() > 0.95, (seed, (unit @ unit.T).min())
 
 
 def test_resnet50_refuses_below_32_pixels() -> None:
@@ -732,28 +750,42 @@ def test_kerashub_preset_loads_from_cache_offline(tmp_path: Path, monkeypatch: p
     with pytest.raises(Exception, match="127.0.0.1"):  # not in the cache: a download, which fails here
         keras_hub.models.Backbone.from_preset("resnet_18_imagenet", load_weights=False)
     backbone = keras_hub.models.Backbone.from_preset(kerashub.PRESET)  # with its weights, from the cache
-    np.testing.assert_array_equal(backbone.weights[0].numpy(), stand_in.weights[0].numpy())
+    np.testing.assert_array_equal(backbone.weights[0].numpy(), stand_in.weights[0].numpy())  # the same bytes
+    converter = keras_hub.layers.ImageConverter.from_preset(kerashub.PRESET)  # the preprocessing, from the cache
+    assert type(converter) is keras_hub.layers.ResNetImageConverter and tuple(converter.image_size) == (224, 224)
+    np.testing.assert_allclose(converter.scale, fixture_config("image_converter.json")["scale"], rtol=1e-6)
 
 
 def test_kerashub_resnet50_arguments_build_the_preset() -> None:
     """`ResNetBackbone` builds the preset's network from tlhelpers.kerashub's arguments, with the parameter count
-    KerasHub lists for it."""
+    KerasHub lists for it: the arguments are the preset's config.json (tests/fixtures), ResNet v1 (post-activation:
+    BatchNormalization after each convolution, the stem's included, ReLU after the addition), which the count
+    alone would not tell: the same arguments with `use_pre_activation=True` (ResNet v2) give another count."""
     keras_hub = pytest.importorskip("keras_hub")
     listed = keras_hub.models.Backbone.presets[kerashub.PRESET]["metadata"]["params"]
+    preset = fixture_config("config.json")
+    assert {name: preset[name] for name in kerashub.RESNET_50} == kerashub.RESNET_50
     backbone = _kerashub_resnet50()
     assert type(backbone) is keras_hub.models.ResNetBackbone
     assert backbone.count_params() == listed == 23_561_152
+    names = {layer.name for layer in backbone.layers}
+    assert {"conv1_bn", "stack0_block0_3_bn", "stack0_block0_add"} <= names  # v1: BatchNorm before the addition
+    assert not {"post_bn", "stack0_block0_pre_activation_bn"} & names  # v2's layers
+    v2 = keras_hub.models.ResNetBackbone(**{**kerashub.RESNET_50, "use_pre_activation": True})
+    assert "post_bn" in {layer.name for layer in v2.layers} and v2.count_params() != listed
 
 
 def test_image_converter_resizes_to_its_image_size() -> None:
-    """A KerasHub ImageConverter resizes every image to its own image_size (224 x 224 for resnet_50_imagenet):
-    a 64 x 64 batch comes out 224 x 224, unless image_size is passed."""
+    """A KerasHub ImageConverter resizes every image to its own image_size (224 x 224 for resnet_50_imagenet, read
+    here from the preset's image_converter.json): a 64 x 64 batch comes out 224 x 224, unless image_size is passed."""
     keras_hub = pytest.importorskip("keras_hub")
-    converter = keras_hub.layers.ResNetImageConverter(image_size=(224, 224), scale=1 / 255)
+    converter = keras_hub.layers.ImageConverter.from_preset(str(FIXTURE))
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     assert tuple(converter(images).shape) == (2, 224, 224, 3)
-    same = keras_hub.layers.ResNetImageConverter(image_size=(64, 64), scale=1 / 255, interpolation="bicubic")
-    np.testing.assert_allclose(same(images), images / 255, atol=1e-5)  # same size: only the scaling
+    same = keras_hub.layers.ImageConverter.from_preset(str(FIXTURE), image_size=(64, 64))
+    assert tuple(same(images).shape) == (2, 64, 64, 3)
+    scale, offset = (np.array(fixture_config("image_converter.json")[key]) for key in ("scale", "offset"))
+    np.testing.assert_allclose(same(images), images * scale + offset, rtol=1e-5, atol=1e-4)  # same size: no resize
 
 
 def test_kerashub_resnet50_is_applications_resnet50_without_conv_biases() -> None:
@@ -772,14 +804,20 @@ def test_kerashub_resnet50_is_applications_resnet50_without_conv_biases() -> Non
 
 def test_kerashub_resnet50_downsamples_in_3x3_conv() -> None:
     """Stages 3-5 downsample with stride 2 in the first 1 x 1 convolution of keras.applications' ResNet50 (v1),
-    in the 3 x 3 convolution of KerasHub's (v1.5); stem and shortcuts aside."""
+    in the 3 x 3 convolution of KerasHub's (v1.5), stem and shortcuts aside; where the stride sits changes no weight
+    shape (the two bases have the same convolution kernel shapes)."""
     def strided(layers) -> list:
         return [layer.kernel_size for layer in layers if isinstance(layer, keras.layers.Conv2D)
                 and layer.strides == (2, 2) and not layer.name.endswith(("conv1_conv", "_0_conv"))]
 
+    def kernel_shapes(layers) -> list:
+        return sorted(tuple(layer.kernel.shape) for layer in layers if isinstance(layer, keras.layers.Conv2D))
+
     applications = resnet50.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3))
+    hub = _kerashub_resnet50()
     assert strided(applications.layers) == [(1, 1)] * 3
-    assert strided(_kerashub_resnet50().layers) == [(3, 3)] * 3
+    assert strided(hub.layers) == [(3, 3)] * 3
+    assert kernel_shapes(applications.layers) == kernel_shapes(hub.layers)  # the stride changes no weight shape
 
 
 def test_kerashub_model_round_trips_through_keras_file(tmp_path: Path) -> None:
