@@ -223,14 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make run: {problem}", file=sys.stderr)
         return 2
     defaults = offline_parameters if weights is None and not args.own_parameters else None
-    if defaults:
-        given = {name for name, _ in args.param}
-        shown = {name: value for name, value in OFFLINE_PARAMETERS.items() if name not in given}
-        special = "; ".join(f"{stem[:2]}: " + ", ".join(f"{k}={v}" for k, v in values.items() if k not in given)
-                            for stem, values in OFFLINE_NOTEBOOK_PARAMETERS.items())
-        print("random weights: the notebooks run at " + ", ".join(f"{k}={v}" for k, v in shown.items())
-              + f" ({special}), where a head on random features learns the bundled shapes; "
-              "--param NAME VALUE overrides, --own-parameters turns this off", flush=True)
+    given = {name for name, _ in args.param}
+    shown = ", ".join(f"{k}={v}" for k, v in OFFLINE_PARAMETERS.items() if k not in given)
+    special = "; ".join(f"{stem[:2]} at " + ", ".join(f"{k}={v}" for k, v in values.items() if k not in given)
+                        for stem, values in OFFLINE_NOTEBOOK_PARAMETERS.items() if set(values) - given)
+    if defaults and (shown or special):  # say what the runner chose, not what --param did
+        print(f"random weights: the notebooks run at {shown or 'your parameters'}{f' ({special})' if special else ''}"
+              ", where a head on random features learns the bundled shapes; --param NAME VALUE overrides, "
+              "--own-parameters turns this off", flush=True)
     args.log.parent.mkdir(parents=True, exist_ok=True)
     args.log.write_text("")
     print(f"kernel and TensorFlow start-up messages go to {args.log}", flush=True)

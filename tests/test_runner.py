@@ -62,8 +62,12 @@ def test_random_weights_run_at_the_offline_parameters_below_param(tmp_path, monk
     assert received["01_single_dense_head"] == {"IMAGE_SIZE": 64, "BATCH_SIZE": 16, "EPOCHS": 3, "WEIGHTS": None}
     assert received["02_mlp_dropout_head"] == {"IMAGE_SIZE": 64, "BATCH_SIZE": 16, "EPOCHS": 3,
                                                "LEARNING_RATE": 1e-4, "WEIGHTS": None}
-    assert "random weights: the notebooks run at IMAGE_SIZE=64, BATCH_SIZE=16 (02: LEARNING_RATE=0.0001)" in (
+    assert "random weights: the notebooks run at IMAGE_SIZE=64, BATCH_SIZE=16 (02 at LEARNING_RATE=0.0001)" in (
         capsys.readouterr().out)
+    names = ("IMAGE_SIZE", "BATCH_SIZE", "EPOCHS", "LEARNING_RATE")
+    every = [item for name in names for item in ("--param", name, "1")]
+    runner.main([str(notebooks[1]), "--weights", "none", *every, "--out", str(tmp_path), "--log", str(tmp_path / "l")])
+    assert "random weights" not in capsys.readouterr().out  # every offline parameter given: nothing to say
 
     received.clear()
     runner.main([str(notebooks[0]), "--weights", "none", "--own-parameters", "--out", str(tmp_path),
