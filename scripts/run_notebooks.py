@@ -24,7 +24,10 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import datetime
+import json
 import os
+import platform
 import re
 import sys
 import time
@@ -139,6 +142,65 @@ def _stderr_to(log_file: Path | None) -> Iterator[None]:
         os.close(saved)
 
 
+RUN_RECORD = "run.json"
+
+
+def _cpu_name() -> str:
+    """The processor's model name (Linux /proc/cpuinfo, macOS sysctl), else what ``platform`` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    with contextlib.suppress(Exception):
+        import subprocess
+
+        return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                               timeout=5, check=True).stdout.strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, object]:
+    """Where the notebooks run: processor, cores, the GPUs TensorFlow sees, system, and package versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import tensorflow as tf  # already imported by tlhelpers
+
+    versions = {"python": platform.python_version()}
+    for package in ("tensorflow", "keras", "keras-hub"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[package] = version(package)
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "gpus": [device.name for device in tf.config.list_physical_devices("GPU")],
+        "system": f"{platform.system()} {platform.machine()}",
+        "versions": versions,
+    }
+
+
+def record_run(out_dir: Path, notebook: Path, seconds: float, parameters: dict[str, object],
+               about: dict[str, object]) -> Path:
+    """Add one executed notebook to ``out_dir/run.json``: its time, parameters, weights, date and machine.
+
+    The book's provenance lines and run-time columns read this record; a notebook run again replaces its entry.
+    """
+    record_file = out_dir / RUN_RECORD
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        record = {}
+    notebooks = record.get("notebooks", {}) if isinstance(record, dict) else {}
+    notebooks[notebook.stem] = {
+        "seconds": round(seconds, 1),
+        "weights": "random" if parameters.get("WEIGHTS") is None else str(parameters["WEIGHTS"]),
+        "parameters": {name: value for name, value in parameters.items() if name != "WEIGHTS"},
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": about,
+    }
+    record_file.write_text(json.dumps({"notebooks": dict(sorted(notebooks.items()))}, indent=1) + "\n")
+    return record_file
+
+
 def run_notebooks(
     notebooks: list[Path],
     out_dir: Path,
@@ -149,7 +211,8 @@ def run_notebooks(
 ) -> list[Path]:
     """Execute each notebook with papermill in its own folder; return the executed copies.
 
-    Prints one line per notebook: which one, how long it took, where the executed copy is.
+    Prints one line per notebook: which one, how long it took, where the executed copy is; records the time,
+    parameters, weights, date and machine of each in ``out_dir/run.json`` (:func:`record_run`).
 
     Args:
         notebooks: The ``.ipynb`` files, run in this order.
@@ -169,6 +232,8 @@ def run_notebooks(
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _stderr_to(log_file):  # TensorFlow's device probe logs a cuInit line on a machine without NVIDIA GPU
+        about = machine()
     written = []
     for number, notebook in enumerate(notebooks, 1):
         target = out_dir / notebook.name
@@ -177,15 +242,17 @@ def run_notebooks(
         if log_file is not None:
             with log_file.open("a") as log:
                 log.write(f"--- {notebook}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        given = {**(defaults(notebook) if defaults else {}), **parameters}
         with _stderr_to(log_file):
             papermill.execute_notebook(
-                str(notebook), str(target), parameters={**(defaults(notebook) if defaults else {}), **parameters},
+                str(notebook), str(target), parameters=given,
                 cwd=str(notebook.resolve().parent),
                 kernel_name="python3", log_output=log_output, progress_bar=False,
                 extra_arguments=KERNEL_ARGUMENTS,
             )
-        print(f"[{number}/{len(notebooks)}] executed {notebook} in {time.perf_counter() - start:.0f} s -> {target}",
-              flush=True)
+        seconds = time.perf_counter() - start
+        print(f"[{number}/{len(notebooks)}] executed {notebook} in {seconds:.0f} s -> {target}", flush=True)
+        record_run(out_dir, notebook, seconds, given, about)
         for line in unwanted_output(target):
             print(f"    {target.name} carries output a learner cannot act on (please report it): {line}", flush=True)
         written.append(target)

@@ -184,3 +184,32 @@ def test_the_runner_reports_tensorflow_warnings_in_the_executed_copies(tmp_path,
     assert "clean.ipynb carries" not in terminal
     assert ("noisy.ipynb carries output a learner cannot act on (please report it): cell 0: WARNING:tensorflow"
             in terminal)
+
+
+def test_the_runner_records_time_parameters_weights_date_and_machine(tmp_path, monkeypatch) -> None:
+    """Each executed notebook gets an entry in run.json, which the book's provenance notes and run times read;
+    a notebook run again replaces its own entry and keeps the others."""
+    import json
+
+    import nbformat
+    import papermill
+
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda source, target, parameters, **kwargs: nbformat.write(nbformat.v4.new_notebook(), target))
+    notebooks = [tmp_path / "01_single_dense_head.ipynb", tmp_path / "02_mlp_dropout_head.ipynb"]
+    out = tmp_path / "out"
+    assert runner.main([*map(str, notebooks), "--weights", "none", "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())["notebooks"]
+    assert sorted(record) == ["01_single_dense_head", "02_mlp_dropout_head"]
+    first = record["01_single_dense_head"]
+    assert first["weights"] == "random" and first["parameters"] == runner.offline_parameters(notebooks[0])
+    assert record["02_mlp_dropout_head"]["parameters"]["LEARNING_RATE"] == 1e-4
+    assert first["seconds"] >= 0 and first["finished"][:4].isdigit()
+    machine = first["machine"]
+    assert machine["cores"] >= 1 and machine["cpu"] and isinstance(machine["gpus"], list)
+    assert {"python", "tensorflow", "keras"} <= set(machine["versions"])
+
+    assert runner.main([str(notebooks[1]), "--weights", "none", "--param", "EPOCHS", "7", "--out", str(out)]) == 0
+    again = json.loads((out / "run.json").read_text())["notebooks"]
+    assert again["01_single_dense_head"] == first
+    assert again["02_mlp_dropout_head"]["parameters"]["EPOCHS"] == 7
