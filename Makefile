@@ -14,15 +14,21 @@ DOCTOR_ARGS ?=
 COLAB_ENV := build/colab-env
 COLAB_CONSTRAINTS := constraints/colab.txt
 
-.PHONY: run test test-fast test-colab lab venv lock clean bench
+.PHONY: run book test test-fast test-colab lab venv lock clean bench
 
 venv:
 	$(UV_RUN) true
 
-# Execute every notebook on the bundled data; executed copies go to build/notebooks/.
+# Execute every notebook on the bundled data; executed copies go to build/notebooks/, then the book
+# of them to build/book/ (open the index.html it prints).
 # WEIGHTS=imagenet (default, downloads 94 MB once), none (random, offline) or a path to the .h5 file.
 run:
 	TF_CPP_MIN_LOG_LEVEL=2 $(UV_RUN) python scripts/run_notebooks.py --weights "$(WEIGHTS)" $(RUN_ARGS)
+	$(UV_RUN) python scripts/build_book.py
+
+# The book alone, from the notebooks `make run` executed (nothing runs again; under a minute).
+book:
+	$(UV_RUN) python scripts/build_book.py
 
 # pytest-xdist runs one worker per core (at most 4: each holds a ResNet50 and its notebook
 # kernels), one test file per worker at a time; TEST_WORKERS=0 runs everything in one process.

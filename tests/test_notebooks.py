@@ -214,3 +214,38 @@ def test_kerashub_notebook_builds_its_default_preset_offline(notebook: Path, tmp
         assert not any(cache.iterdir()), "KerasHub tried to download the preset into KAGGLEHUB_CACHE"
         with pytest.raises(CellError, match="127.0.0.1"):
             run_code(client, "keras_hub.models.Backbone.from_preset(PRESET, load_weights=False)")
+
+
+def test_the_book_of_the_executed_notebooks_opens_offline(out_dir: Path) -> None:
+    """What `make run` ends with: the book of the executed notebooks (scripts/build_book.py, nothing executed again).
+
+    Every page, opened in Chromium from a local server: every request goes to that server (no font, script, MathJax
+    or image from another host), no console error, no request answered with an error, every ``<img>`` loaded, each
+    lesson with its figures and the provenance note of a random-weights run; search finds "BatchNormalization".
+    """
+    from scripts import build_book
+    from tests.book_browser import open_every_page
+    from tests.test_browser import find_chromium
+
+    for notebook in NOTEBOOKS:
+        executed(notebook, out_dir)
+    book = out_dir / "book"
+    index = build_book.build(out_dir, book, out_dir / "book-src")
+    size_mb = sum(p.stat().st_size for p in book.rglob("*") if p.is_file()) / 1e6
+    assert size_mb < 50, f"the book is {size_mb:.0f} MB"
+    assert index.is_file()
+    for notebook in NOTEBOOKS:
+        page = (book / "notebooks" / f"{notebook.stem}.html").read_text()
+        assert len(re.findall(r'<img[^>]+src="\.\./_images/', page)) >= 1, f"{notebook.name}: no figure"
+        assert "How this page was made" in page and "random weights" in page, notebook.name
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium found: install Debian's `chromium` package (.ci/run does) or set CHROMIUM")
+    report = open_every_page(book, chromium)
+    assert len(report.pages) >= len(NOTEBOOKS) + 4, report.pages
+    assert not report.foreign_requests, report.foreign_requests
+    assert not report.console_errors, report.console_errors
+    assert not report.failed_requests, report.failed_requests
+    assert not report.broken_images and report.images >= 2 * len(NOTEBOOKS), (report.images, report.broken_images)
+    assert report.search_hits, "search found nothing for BatchNormalization"
