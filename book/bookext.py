@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 
 
-def jupyter_slug(title: str) -> str:
-    """The anchor Jupyter gives a heading: spaces become ``-``, everything else stays.
+def github_slug(title: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces become ``-``.
 
-    The notebooks link to headings the way JupyterLab and GitHub's notebook viewer resolve them
-    (``01_single_dense_head.ipynb#Save,-reload-and-predict``); the book gives its headings the same anchors
-    so those links work unchanged.
+    The book's headings get these anchors, so the guides' links (``setup.md#without-make-windows``) work
+    unchanged; links into notebooks, written the way Jupyter names anchors, are translated by
+    :func:`from_jupyter`.
     """
-    return re.sub(r"\s+", "-", title.strip())
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+def from_jupyter(fragment: str) -> str:
+    """A Jupyter heading anchor (``Save,-reload-and-predict``: spaces as ``-``, case and punctuation kept) as the
+    book's (``save-reload-and-predict``)."""
+    return github_slug(fragment.replace("-", " "))

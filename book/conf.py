@@ -29,9 +29,10 @@ exclude_patterns = ["_build", "conf.py", "bookext.py", "**/.ipynb_checkpoints"]
 # The notebooks were executed by `make run`; the book only renders what they carry.
 nb_execution_mode = "off"
 nb_merge_streams = True
-# Headings get the anchors Jupyter gives them, so links like 01_single_dense_head.ipynb#Load-the-data resolve.
+# Headings get the anchors GitHub gives them; scripts/build_book.py translates links into notebooks, written the
+# way Jupyter names anchors (01_single_dense_head.ipynb#Load-the-data), to these.
 myst_heading_anchors = 3
-myst_heading_slug_func = "bookext.jupyter_slug"
+myst_heading_slug_func = "bookext.github_slug"
 myst_enable_extensions = ["attrs_inline"]
 
 # Google-style docstrings ("Args:", "Returns:"), members in source order, one entry per object.

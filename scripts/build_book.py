@@ -14,7 +14,7 @@ time, weights, versions and machine it recorded in ``build/notebooks/run.json``.
 - each claim marker ``<!-- claim: ID -->`` becomes a "tested" mark linking to ID's entry on the claims page,
   which names the sentence, the test that proves it and where its source is;
 - links to the package's source (``../tlhelpers/model.py``) point at the API reference, whose ``[source]``
-  links show the code;
+  links show the code, and links to other files of the repository (``../README.md``) at the code host;
 - the notebooks' machine-readable results (``application/vnd.tlhelpers.results+json``) are dropped; their
   text/plain twin stays.
 
@@ -40,12 +40,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the API reference imports 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 sys.path.insert(0, str(BOOK))
-from bookext import jupyter_slug  # noqa: E402  (the book's heading anchors)
+from bookext import from_jupyter, github_slug  # noqa: E402  (the book's heading anchors)
 
 RESULTS_MIME = "application/vnd.tlhelpers.results+json"  # tlhelpers.runtime.RESULTS_MIME (no TensorFlow here)
 MARKER = re.compile(r"[ \t]*<!--\s*claim:[ \t]*([a-z0-9]+(?:-[a-z0-9]+)*)[ \t]*-->")
 BADGE = re.compile(r"^\s*\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)(\s*\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\))*\s*$", re.M)
-SOURCE_LINK = re.compile(r"\]\((?:\.\./)+tlhelpers/(\w+)\.py\)")
 CLAIMS_TEST_FILE = "tests/test_claims.py"
 MARK_TEXT = "✓ tested"
 
@@ -152,10 +151,46 @@ def _line_of(path: Path, function: str) -> int:
     raise SystemExit(f"build_book: {path} has no test {function}")
 
 
-def with_marks(markdown: str) -> str:
-    """Markdown with every claim marker replaced by its "tested" mark and package-source links sent to the API."""
+LINK = re.compile(r"(\]\()([^)\s#]*)(?:#([^)\s]*))?(\))")
+
+
+def _link_target(target: str, fragment: str | None, folder: str, root: Path, repository: str) -> str:
+    """Where a relative link ``target#fragment`` of a page in ``folder`` (``notebooks`` or ``docs``) points in the
+    book.
+
+    Lessons and docs pages stay as they are (Sphinx checks them), a link to a notebook's heading with the book's
+    anchor for it; the package's modules go to the API reference; any other file of the repository (README.md,
+    scripts/, data/README.md) to its page on the code host.
+    """
+    tail = f"#{fragment}" if fragment is not None else ""
+    if not target:  # a heading of the same page
+        return f"#{from_jupyter(fragment)}" if folder == "notebooks" and fragment else tail
+    if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("/"):
+        return target + tail
+    path = (root / folder / target).resolve()
+    try:
+        relative = path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return target + tail
+    if re.fullmatch(r"notebooks/[^/]+\.ipynb|docs/[^/]+\.md", relative):
+        if fragment and relative.endswith(".ipynb"):
+            return f"{target}#{from_jupyter(fragment)}"  # Jupyter's anchor as the book's
+        return target + (f"#{fragment}" if fragment else "")
+    if module := re.fullmatch(r"tlhelpers/(\w+)\.py", relative):
+        return f"../api.md#tlhelpers{module.group(1)}"  # the heading "tlhelpers.NAME"
+    if path.exists():
+        return f"{repository}/{'tree' if path.is_dir() else 'blob'}/main/{relative}{tail}"
+    return target + tail  # missing: Sphinx's warning, an error here, names it
+
+
+def with_marks(markdown: str, folder: str = "notebooks", root: Path = ROOT) -> str:
+    """Markdown with every claim marker replaced by its "tested" mark and its relative links pointed at what the
+    book holds: lessons and docs as they are, the package's source at the API reference, other files at the
+    repository (:func:`_link_target`)."""
     markdown = MARKER.sub(lambda m: mark(m.group(1)), markdown)
-    return SOURCE_LINK.sub(lambda m: f"](../api.md#tlhelpers.{m.group(1)})", markdown)
+    repository = repository_url(root)
+    return LINK.sub(lambda m: m.group(1) + _link_target(m.group(2), m.group(3), folder, root, repository)
+                    + m.group(4), markdown)
 
 
 def _title(markdown: str) -> str:
@@ -233,7 +268,7 @@ def claims_page(claims: list[Claim], tests: dict[str, tuple[str, int]], reposito
             function = _function_at(ROOT / path, line)
         lines += [f"({label(claim_id)})=", f"## {claim_id}", ""]
         for claim in by_id[claim_id]:
-            anchor = jupyter_slug(_plain(claim.section).replace("`", ""))
+            anchor = github_slug(_plain(claim.section).replace("`", ""))
             lines.append(f"> {claim.sentence}\n>\n> — [{claim.title}, *{_plain(claim.section)}*]"
                          f"({claim.page}#{anchor})\n")
         lines += [f"Test: `{path}::{function}`, line {line} "
@@ -310,7 +345,7 @@ def stage(executed_dir: Path, stage_dir: Path, root: Path = ROOT) -> list[Claim]
     docs = []
     for path in sorted((root / "docs").glob("*.md")):
         text = path.read_text()
-        (stage_dir / "docs" / path.name).write_text(with_marks(text))
+        (stage_dir / "docs" / path.name).write_text(with_marks(text, "docs", root))
         docs.append((path.stem, _title(text)))
         claims += claims_in(text, f"docs/{path.name}", _title(text))
     (stage_dir / "claims.md").write_text(claims_page(claims, claim_tests(root), repository_url(root)))
