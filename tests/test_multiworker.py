@@ -1,14 +1,14 @@
-"""The README's recipe for several machines, run as written by two worker processes on 127.0.0.1.
+"""The recipe for several machines in docs/scaling.md, run as written by two worker processes on 127.0.0.1.
 
-The ``python`` block that creates ``MultiWorkerMirroredStrategy`` in README.md ("When one GPU is
+The ``python`` block that creates ``MultiWorkerMirroredStrategy`` in docs/scaling.md ("When one GPU is
 not enough") is executed by each worker, between a prelude that sets its constants (tiny images,
 random weights) and an epilogue that saves its weights. Each worker gets its own ``TF_CONFIG``
 (the same cluster, its own index) before TensorFlow starts. Both must end with the same weights:
 the strategy combines the gradients of every worker at each step.
 
 The recipe trains with its own loop because ``model.fit`` fails under this strategy in Keras 3
-(keras-team/keras#20585), as the README says; the second test checks that it still does, and
-fails when a Keras upgrade fixes it: then the README can teach ``fit`` again.
+(keras-team/keras#20585), as docs/scaling.md says; the second test checks that it still does, and
+fails when a Keras upgrade fixes it: then docs/scaling.md can teach ``fit`` again.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ print("replicas", strategy.num_replicas_in_sync, "global_batch", global_batch_si
 
 
 def readme_recipe() -> str:
-    """The README's multi-worker ``python`` block."""
-    section = (ROOT / "README.md").read_text().split("## When one GPU is not enough", 1)[1].split("\n## ", 1)[0]
+    """The multi-worker ``python`` block of docs/scaling.md."""
+    page = (ROOT / "docs" / "scaling.md").read_text()
+    section = page.split("## When one GPU is not enough", 1)[1].split("\n## ", 1)[0]
     blocks = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "MultiWorkerMirroredStrategy(" in b]
-    assert len(blocks) == 1, "README.md, 'When one GPU is not enough': one python block with the multi-worker recipe"
+    assert len(blocks) == 1, "docs/scaling.md, 'When one GPU is not enough': one block with the multi-worker recipe"
     return blocks[0]
 
 
@@ -121,9 +122,10 @@ def test_two_workers_fine_tune_to_the_same_weights(tmp_path: Path) -> None:
 
 
 def test_keras_fit_under_multiworker_still_fails(tmp_path: Path) -> None:
-    """What the README says of Keras 3.15: ``fit`` under MultiWorkerMirroredStrategy raises (keras-team/keras#20585)."""
+    """What docs/scaling.md says of Keras 3.15: ``fit`` under MultiWorkerMirroredStrategy raises
+    (keras-team/keras#20585)."""
     script = tmp_path / "fit.py"
     script.write_text(FIT)
     for out in run_two_workers(script):
         assert out.strip().splitlines()[-1].startswith("fit refused: Attempt to convert a value (PerReplica"), (
-            f"{out[-500:]}\nfit now works under MultiWorkerMirroredStrategy: teach fit in README.md's recipe")
+            f"{out[-500:]}\nfit now works under MultiWorkerMirroredStrategy: teach fit in docs/scaling.md's recipe")

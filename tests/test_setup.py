@@ -157,7 +157,8 @@ def test_colab_pins_are_dated_and_above_our_floors() -> None:
             (pin,) = pins[requirement.name.lower()]
             assert requirement.specifier.contains(pin.version), f"Colab has {requirement.name} {pin.version}: {line}"
     month = re.search(r"taken (20\d\d-\d\d)", text).group(1)
-    assert f"Colab's versions of {month}" in (ROOT / "README.md").read_text(), "the README says what was checked"
+    assert f"Colab's versions of {month}" in (ROOT / "docs" / "setup.md").read_text(), \
+        "docs/setup.md, 'Google Colab and Binder', says what was checked"
 
 
 @pytest.mark.parametrize(("path", "name", "slow"), [
