@@ -45,6 +45,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Notebook 06 and any other notebook on KerasHub: the `hub` extra, a preset, its own feature cache files.
 HUB_NOTEBOOKS = [nb for nb in NOTEBOOKS if "import keras_hub" in nb.read_text()]
 BUNDLED_DATA = ROOT / "data" / "shapes"
+RECOLOURED_DATA = ROOT / "data" / "shapes_recoloured"  # notebook 01's second test set, colours swapped
 
 # What the notebook tests inject: random weights (offline) at the parameters `make run WEIGHTS=none` uses,
 # small images and enough epochs for a head on random features to learn the bundled shapes (the reasons
@@ -105,6 +106,8 @@ def notebook_parameters(notebook: Path, local_preset: bool = True) -> dict:
     random weights, as in ``make run WEIGHTS=none`` (test_nbval.py runs it so).
     """
     parameters = {**TINY_PARAMETERS, **NOTEBOOK_PARAMETERS.get(notebook.stem, {})}
+    if "RECOLOURED_DIR =" in notebook.read_text():  # absolute, for copies run from another folder
+        parameters["RECOLOURED_DIR"] = str(RECOLOURED_DATA)
     if local_preset and notebook in HUB_NOTEBOOKS:
         from tests.hub_preset import random_preset
 

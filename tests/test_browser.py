@@ -3,7 +3,7 @@
 A notebook that passes papermill can still fail in JupyterLab (kernel name, working directory,
 a relative path, a display that only the browser renders). This test starts JupyterLab from the
 project's environment on 127.0.0.1 with token authentication on, opens a papermill
-``--prepare-only`` copy of notebook 01 (TINY_PARAMETERS injected with EPOCHS =
+``--prepare-only`` copy of notebook 01 (its test parameters injected with EPOCHS =
 SECOND_RUN_EPOCHS, source otherwise untouched) in headless Chromium driven by Playwright, runs
 every cell from the Run menu, waits until the kernel is idle and every code cell has an
 execution count, and checks both what the page shows and what JupyterLab saves. The screenshot
@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import ROOT, SECOND_RUN_EPOCHS, TINY_PARAMETERS
+from tests.conftest import ROOT, SECOND_RUN_EPOCHS, notebook_parameters
 
 pytestmark = pytest.mark.browser
 
@@ -99,10 +99,10 @@ class Lab:
 
 
 def _prepare_notebook(root: Path) -> Path:
-    """A papermill --prepare-only copy of notebook 01 with the tiny parameters and SECOND_RUN_EPOCHS, in ``root``."""
+    """A papermill --prepare-only copy of notebook 01 with its test parameters and SECOND_RUN_EPOCHS, in ``root``."""
     target = root / NOTEBOOK.name
     args = [sys.executable, "-m", "papermill", "--prepare-only", str(NOTEBOOK), str(target)]
-    for name, value in {**TINY_PARAMETERS, "EPOCHS": SECOND_RUN_EPOCHS}.items():
+    for name, value in {**notebook_parameters(NOTEBOOK), "EPOCHS": SECOND_RUN_EPOCHS}.items():
         args += ["-y", json.dumps({name: value})]
     subprocess.run(args, check=True, capture_output=True, timeout=120)
     return target
