@@ -21,12 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import BUNDLED_DATA, ROOT, notebook_parameters
+from tests.conftest import BUNDLED_DATA, RECOLOURED_DATA, ROOT, notebook_parameters
 from tests.notebook_cells import index_of, kernel, load, run_cells, run_code, with_parameters
 from tlhelpers.data import load_image_folder
 from tlhelpers.runtime import RESULTS_MIME
 
-RECOLOURED_DATA = ROOT / "data" / "shapes_recoloured"
 NOTEBOOK = ROOT / "notebooks" / "01_single_dense_head.ipynb"
 SECTION = "recoloured = tlhelpers.load_image_folder("
 RECORD = "results = tlhelpers.record_results("
