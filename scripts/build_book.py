@@ -89,8 +89,8 @@ def _plain(markdown: str) -> str:
 
 def sentence_before(text: str) -> str:
     """The sentence a marker follows: the last sentence of the paragraph (or list item) that ends at it."""
-    paragraph = re.split(r"\n\s*\n|\n\s*(?:[-*]|\d+\.)\s+|\n\|", text)[-1]
-    plain = _plain(paragraph)
+    paragraph = re.split(r"\n\s*\n|\n\s*(?:[-*]|\d+\.)\s+|\n(?=\|)", text)[-1]
+    plain = _plain(paragraph).strip("| ").replace(" | ", " — ")  # a table row's cells, one after the other
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Z`(\"*])", plain)
     return parts[-1] if parts else plain
 
@@ -105,8 +105,8 @@ def claims_in(markdown: str, page: str, title: str) -> list[Claim]:
             section = match.group(2).strip()
             position = match.end()
             continue
+        # From the section's start, so a second marker in one sentence still quotes the whole sentence.
         found.append(Claim(match.group(1), sentence_before(markdown[position:match.start()]), page, title, section))
-        position = match.end()
     return found
 
 
