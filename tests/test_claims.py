@@ -570,8 +570,8 @@ def test_compile_jit_compile_defaults_to_auto(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_keras_file_round_trip_keeps_predictions(tmp_path: Path) -> None:
-    """A model with a frozen nested base, saved as `.keras` and loaded with `safe_mode=True`, predicts exactly what
-    the saved one does, and its base is still frozen."""
+    """A model with a frozen nested base, saved as `.keras` and loaded with `safe_mode=True`, has the saved weights bit
+    for bit, predicts what the saved one does to within 1e-6, and its base is still frozen."""
     model, base, _ = _nested_batchnorm_model(base_trainable=False)
     x, y = _toy_problem(n=64)
     model.compile("adam", "sparse_categorical_crossentropy")
@@ -822,7 +822,7 @@ def test_kerashub_resnet50_downsamples_in_3x3_conv() -> None:
 
 def test_kerashub_model_round_trips_through_keras_file(tmp_path: Path) -> None:
     """A model with a KerasHub converter and frozen backbone inside saves to one .keras file and reloads with
-    safe_mode=True (keras_hub imported), with identical predictions and the backbone still frozen."""
+    safe_mode=True (keras_hub imported), with the same predictions to within 1e-6 and the backbone still frozen."""
     keras_hub = pytest.importorskip("keras_hub")
     backbone = _kerashub_resnet50()
     backbone.trainable = False
