@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.conftest import NOTEBOOKS
+from tests.conftest import NOTEBOOKS, ROOT
 
 ids = [nb.stem for nb in NOTEBOOKS]
 HEAD_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name[:2] in {"01", "02", "03"}]
@@ -49,3 +50,41 @@ def test_head_notebooks_share_one_skeleton() -> None:
         source = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
         for name in names:
             assert f"{name} = " in source or f"{name}, " in source, f"{notebook.name} does not define {name}"
+
+
+def test_fine_tuning_comes_in_a_learners_order() -> None:
+    """Notebook 05: after the data, the trained head; devices and strategies only after fine-tuning."""
+    from tests.test_badges import headings
+
+    notebook = ROOT / "notebooks" / "05_fine_tuning.ipynb"
+    titles = [title for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "markdown"
+              for title in headings(cell.source, 2)]
+    assert titles[titles.index("Load the data") + 1] == "Start from a trained head", titles
+    assert titles.index("Scale past one device") > titles.index("Fine-tune on augmented images"), titles
+    assert not any("device" in title.lower() for title in titles[:titles.index("Fine-tune on augmented images")])
+
+
+ANY_WEIGHTS, IMAGENET_WEIGHTS = "*Any weights.*", "*Needs ImageNet weights.*"
+# An exercise that asks for a count or a shape: a notebook has at most one (the others change code and predict
+# the effect, use your own folder, or break something on purpose).
+COUNT_OR_SHAPE = re.compile(r"parameter count|number of trainable parameters|shape of the feature map|"
+                            r"size of the feature grid", re.IGNORECASE)
+
+
+def _exercises(notebook: Path) -> list[str]:
+    """Each exercise's statement: the numbered item's text before its solution."""
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells if c.source.startswith("## Exercises"))
+    return [" ".join(text.split()) for text in re.findall(r"^\d+\. (.*?)<details>", cell.source, flags=re.M | re.S)]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=ids)
+def test_exercises_say_which_weights_and_ask_for_one_count_at_most(notebook: Path) -> None:
+    exercises = _exercises(notebook)
+    assert len(exercises) >= 2, exercises
+    for text in exercises:
+        assert (text.endswith(ANY_WEIGHTS)) != (text.endswith(IMAGENET_WEIGHTS)), \
+            f"end each exercise with {ANY_WEIGHTS} or {IMAGENET_WEIGHTS}: {text}"
+        if "imagenet" in text.lower().replace(IMAGENET_WEIGHTS.lower(), ""):
+            assert text.endswith(IMAGENET_WEIGHTS), f"asks for ImageNet weights: {text}"
+    counts = [text for text in exercises if COUNT_OR_SHAPE.search(text)]
+    assert len(counts) <= 1, f"{len(counts)} exercises ask for a count or a shape: {counts}"
