@@ -253,9 +253,10 @@ def claims_page(claims: list[Claim], tests: dict[str, tuple[str, int]], reposito
         by_id.setdefault(claim.id, []).append(claim)
     lines = [
         "# Tested claims", "",
-        "Every sentence in the lessons and guides that says how Keras, TensorFlow or ResNet50 behaves carries a "
-        f"*{MARK_TEXT}* mark that leads here. Each claim has a test in this repository that shows exactly that "
-        "behaviour on a tiny model, runs in `make test`, and fails when an upgrade makes the sentence false. "
+        "Each sentence in the lessons and guides that is marked as a claim about how Keras, TensorFlow or ResNet50 "
+        f"behaves carries a *{MARK_TEXT}* mark that leads here. Each claim has a test in this repository that "
+        "shows that behaviour, usually on a small model, runs in `make test`, and fails when an upgrade makes the "
+        "sentence false. "
         f"{len(by_id)} claims, marked {len(claims)} times.", "",
     ]
     for claim_id in sorted(by_id):
