@@ -110,14 +110,14 @@ def claims_in(markdown: str, page: str, title: str) -> list[Claim]:
     return found
 
 
-def claim_tests(root: Path = ROOT) -> dict[str, tuple[str, int]]:
-    """Each claim id with the file and line of the test that proves it (read from the source, not imported)."""
+def claim_tests(root: Path = ROOT) -> dict[str, tuple[str, str, int]]:
+    """Each claim id with the file, name and line of the test that proves it (read from the source, not imported)."""
     tree = ast.parse((root / CLAIMS_TEST_FILE).read_text())
     names: dict[str, object] = {}
     tests = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-            tests[node.name] = (CLAIMS_TEST_FILE, node.lineno)
+            tests[node.name] = (CLAIMS_TEST_FILE, node.name, node.lineno)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 names[node.targets[0].id] = _literal(node.value, names)
@@ -127,7 +127,7 @@ def claim_tests(root: Path = ROOT) -> dict[str, tuple[str, int]]:
     for claim_id, where in dict(names.get("TESTED_ELSEWHERE", {})).items():
         module, function = where.split("::")
         path = module.replace(".", "/") + ".py"
-        found[claim_id] = (path, _line_of(root / path, function))
+        found[claim_id] = (path, function, _line_of(root / path, function))
     for name, where in tests.items():
         found.setdefault(name.removeprefix("test_").replace("_", "-"), where)
     return found
@@ -183,12 +183,12 @@ def _link_target(target: str, fragment: str | None, folder: str, root: Path, rep
     return target + tail  # missing: Sphinx's warning, an error here, names it
 
 
-def with_marks(markdown: str, folder: str = "notebooks", root: Path = ROOT) -> str:
+def with_marks(markdown: str, folder: str = "notebooks", root: Path = ROOT, repository: str | None = None) -> str:
     """Markdown with every claim marker replaced by its "tested" mark and its relative links pointed at what the
     book holds: lessons and docs as they are, the package's source at the API reference, other files at the
     repository (:func:`_link_target`)."""
     markdown = MARKER.sub(lambda m: mark(m.group(1)), markdown)
-    repository = repository_url(root)
+    repository = repository or repository_url(root)
     return LINK.sub(lambda m: m.group(1) + _link_target(m.group(2), m.group(3), folder, root, repository)
                     + m.group(4), markdown)
 
@@ -227,7 +227,7 @@ def provenance(entry: dict | None) -> str:
     return f"```{{admonition}} How this page was made\n:class: {kind}\n\n" + "\n".join(lines) + "\n```\n"
 
 
-def stage_notebook(executed: Path, target: Path, entry: dict | None) -> str:
+def stage_notebook(executed: Path, target: Path, entry: dict | None, repository: str | None = None) -> str:
     """Write the book's copy of one executed notebook to ``target``; return its title."""
     import nbformat
 
@@ -238,7 +238,7 @@ def stage_notebook(executed: Path, target: Path, entry: dict | None) -> str:
             if index == 0:
                 cell.source = BADGE.sub("", cell.source)
                 title = _title(cell.source)
-            cell.source = with_marks(cell.source)
+            cell.source = with_marks(cell.source, repository=repository)
         for output in cell.get("outputs", []):
             output.get("data", {}).pop(RESULTS_MIME, None)
     nb.cells.insert(1, nbformat.v4.new_markdown_cell(provenance(entry)))
@@ -246,7 +246,7 @@ def stage_notebook(executed: Path, target: Path, entry: dict | None) -> str:
     return title
 
 
-def claims_page(claims: list[Claim], tests: dict[str, tuple[str, int]], repository: str) -> str:
+def claims_page(claims: list[Claim], tests: dict[str, tuple[str, str, int]], repository: str) -> str:
     """The claims page: one entry per claim id, with its sentences, the test's name and where its source is."""
     by_id: dict[str, list[Claim]] = {}
     for claim in claims:
@@ -262,11 +262,7 @@ def claims_page(claims: list[Claim], tests: dict[str, tuple[str, int]], reposito
     for claim_id in sorted(by_id):
         if claim_id not in tests:
             raise SystemExit(f"build_book: claim {claim_id!r} has no test in {CLAIMS_TEST_FILE}")
-        path, line = tests[claim_id]
-        name = claim_id.replace("-", "_")
-        function = f"test_{name}" if path == CLAIMS_TEST_FILE else None
-        if function is None:
-            function = _function_at(ROOT / path, line)
+        path, function, line = tests[claim_id]
         lines += [f"({label(claim_id)})=", f"## {claim_id}", ""]
         for claim in by_id[claim_id]:
             anchor = github_slug(_plain(claim.section).replace("`", ""))
@@ -275,13 +271,6 @@ def claims_page(claims: list[Claim], tests: dict[str, tuple[str, int]], reposito
         lines += [f"Test: `{path}::{function}`, line {line} "
                   f"([source]({repository}/blob/main/{path}#L{line})).", ""]
     return "\n".join(lines)
-
-
-def _function_at(path: Path, line: int) -> str:
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.FunctionDef) and node.lineno == line:
-            return node.name
-    return "?"
 
 
 def api_page(root: Path = ROOT) -> str:
@@ -333,12 +322,13 @@ def stage(executed_dir: Path, stage_dir: Path, root: Path = ROOT) -> list[Claim]
     (stage_dir / "notebooks").mkdir()
     (stage_dir / "docs").mkdir()
     claims: list[Claim] = []
+    repository = repository_url(root)  # read once: every link to a file outside the book points there
     lessons = []
     for path in executed:
         if path.name not in expected:
             continue
         entry = record.get(path.stem)
-        title = stage_notebook(path, stage_dir / "notebooks" / path.name, entry)
+        title = stage_notebook(path, stage_dir / "notebooks" / path.name, entry, repository)
         lessons.append((path.stem, title, entry))
         cells = nbformat.read(root / "notebooks" / path.name, as_version=4).cells
         source = "\n\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
@@ -346,10 +336,10 @@ def stage(executed_dir: Path, stage_dir: Path, root: Path = ROOT) -> list[Claim]
     docs = []
     for path in sorted((root / "docs").glob("*.md")):
         text = path.read_text()
-        (stage_dir / "docs" / path.name).write_text(with_marks(text, "docs", root))
+        (stage_dir / "docs" / path.name).write_text(with_marks(text, "docs", root, repository))
         docs.append((path.stem, _title(text)))
         claims += claims_in(text, f"docs/{path.name}", _title(text))
-    (stage_dir / "claims.md").write_text(claims_page(claims, claim_tests(root), repository_url(root)))
+    (stage_dir / "claims.md").write_text(claims_page(claims, claim_tests(root), repository))
     (stage_dir / "api.md").write_text(api_page(root))
     (stage_dir / "index.md").write_text(index_page(lessons, docs))
     return claims

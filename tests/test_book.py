@@ -84,10 +84,10 @@ def test_the_claims_page_names_each_sentence_its_test_and_where_the_source_is(bo
     ids = {i for source in NOTEBOOKS + DOCS for i in _markers(source)}
     repository = repository_url()
     for claim_id in ids:
-        path, line = tests[claim_id]
+        path, function, line = tests[claim_id]
         entry = claims.split(f'id="claim-{claim_id}"', 1)[1].split('<section id="claim-', 1)[0]
         assert f"{repository}/blob/main/{path}#L{line}" in entry, claim_id
-        function = re.search(r"::(test_\w+)", entry).group(1)
+        assert re.search(r"::(test_\w+)", entry).group(1) == function, claim_id
         assert (ROOT / path).read_text().splitlines()[line - 1].startswith(f"def {function}("), (claim_id, line)
         assert "<blockquote>" in entry, f"{claim_id}: no sentence quoted"
     # One sentence, checked word for word: the one before 01's softmax-from-logits marker.
