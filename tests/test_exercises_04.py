@@ -109,3 +109,19 @@ def test_exercise_3_another_folder(tmp_path: Path, feature_cache: Path, monkeypa
     assert result["heads_compared"] == 3 and result["chance"] == round(1 / 3, 4)
     assert result["chosen_head"] in rows and 0 <= result["test_accuracy"] <= 1
     assert f"chosen on validation: {result['chosen_head']}" in _text(nb, "within_noise(")
+
+
+def test_augment_copies_cache_augmented_copies_of_the_training_images(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Extract the features once": `AUGMENT_COPIES = K` caches K augmented copies of each training image after the
+    originals; validation stays as it is. Only the cells up to the extraction run."""
+    from tests.notebook_cells import index_of, kernel, load, run_cells, run_code, with_parameters
+
+    monkeypatch.setenv("TLHELPERS_FEATURE_CACHE", str(tmp_path / "cache"))  # the kernel inherits the environment
+    nb = with_parameters(load(NOTEBOOK), **{**notebook_parameters(NOTEBOOK), "AUGMENT_COPIES": 2})
+    with kernel() as client:
+        run_cells(client, nb, stop=index_of(nb, 'val_features = tlhelpers.cached_features(') + 1)
+        counts = run_code(client, "print(sum(data.counts['train'].values()), len(train_features.labels), "
+                                  "sum(data.counts['val'].values()), len(val_features.labels))")
+    train, cached_train, val, cached_val = (int(n) for n in counts.split())
+    assert cached_train == 3 * train and cached_val == val, counts

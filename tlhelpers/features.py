@@ -1,4 +1,4 @@
-"""Run the frozen base once and train heads on its cached feature maps (taught in notebook 01).
+"""Run the frozen base once and train heads on its cached feature maps (taught in notebook 04).
 
 With a frozen base, every epoch of ``fit`` on images recomputes the same ResNet50 features.
 :func:`cached_features` computes them once per split and saves them in an ``.npz`` file, where the
