@@ -376,8 +376,9 @@ def test_resnet50_refuses_below_32_pixels() -> None:
 
 def test_dense_head_equals_conv1x1_then_average() -> None:
     """GlobalAveragePooling2D -> Dense (pre-softmax logits) equals a 1 x 1 convolution with the same kernel and bias
-    at every cell, followed by the average; so Grad-CAM of notebook 01's head is exactly the class activation map
-    (CAM), up to a positive factor."""
+    at every cell, followed by the average; so Grad-CAM on the feature map such a head reads (ResNet50's output in
+    notebook 01, the 1x1 convolution's output in notebook 03) is exactly the class activation map (CAM), up to a
+    positive factor."""
     channels, classes = 32, 3
     features = _random_feature_map(channels)
     dense = keras.layers.Dense(classes)

@@ -27,7 +27,7 @@ def test_every_section_it_names_exists() -> None:
     """Rows such as `01, "Load the base model"` name a heading of notebook 01 (or of the README)."""
     text = GUIDE.read_text()
     named = re.findall(r"(0\d|README), \"([^\"]+)\"", text)
-    assert len(named) >= 10, named
+    assert len(named) >= 8, named  # the mistakes table and the workshop plan name them; links are test_links.py's
     headings = {"README": {line.lstrip("# ").strip() for line in (ROOT / "README.md").read_text().splitlines()
                            if line.startswith("#")}}
     for notebook in NOTEBOOKS:
