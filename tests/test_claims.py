@@ -193,8 +193,8 @@ def test_integer_labels_categorical_crossentropy_raises() -> None:
 
 
 def test_image_dataset_from_directory_stops_on_empty_file(tmp_path: Path) -> None:
-    """`keras.utils.image_dataset_from_directory` does not open the files before training: a damaged or empty file
-    with an image extension stops the epoch that reaches it, with `Input is empty`, in the middle of the epoch."""
+    """`keras.utils.image_dataset_from_directory` does not open the files before training: an empty file with an
+    image extension stops the epoch that reaches it, with `Input is empty`, in the middle of the epoch."""
     for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
         for i in range(3):
             write_image(tmp_path / name / f"{name}_{i}.png", colour)

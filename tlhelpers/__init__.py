@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     # the data (notebook 01)
     "DownloadError", "ImageFolder", "download", "load_image_folder",
-    # the base model and its features (notebook 01)
+    # the base model (notebook 01) and its cached features (notebook 04)
     "WeightsError", "build_base_model", "resolve_weights", "Features", "cached_features", "extraction_batch_size",
     # the heads, fine-tuning and more than one device (notebooks 01-05)
     "heads", "finetune", "unfreeze_from", "scaling", "get_strategy", "configure_precision", "check_float32_output",
